@@ -8,3 +8,15 @@
 #include "ddpmkit/core/random.hpp"
 #include "ddpmkit/core/shape.hpp"
 #include "ddpmkit/core/tensor.hpp"
+
+#include "ddpmkit/kernels/elementwise.hpp"
+#include "ddpmkit/kernels/gemm.hpp"
+#include "ddpmkit/kernels/layout.hpp"
+#include "ddpmkit/kernels/reduce.hpp"
+#include "ddpmkit/kernels/reference.hpp"
+#include "ddpmkit/kernels/simd.hpp"
+#include "ddpmkit/kernels/softmax.hpp"
+
+#include "ddpmkit/autograd/gradcheck.hpp"
+#include "ddpmkit/autograd/ops.hpp"
+#include "ddpmkit/autograd/var.hpp"

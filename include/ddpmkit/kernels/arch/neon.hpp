@@ -1,0 +1,51 @@
+// ddpmkit — AArch64 NEON specializations of the SIMD primitives (4 floats a vector).
+// Included by kernels/simd.hpp only; nothing else uses intrinsics.
+#pragma once
+
+#include <arm_neon.h>
+
+#include "ddpmkit/config.hpp"
+
+DDPMKIT_BEGIN_NAMESPACE
+namespace simd {
+
+using vfloat = float32x4_t;
+constexpr int kWidth = 4;
+
+inline vfloat load(const float* p) { return vld1q_f32(p); }
+inline void store(float* p, vfloat v) { vst1q_f32(p, v); }
+inline vfloat set1(float x) { return vdupq_n_f32(x); }
+inline vfloat zero() { return vdupq_n_f32(0.0f); }
+inline vfloat add(vfloat a, vfloat b) { return vaddq_f32(a, b); }
+inline vfloat sub(vfloat a, vfloat b) { return vsubq_f32(a, b); }
+inline vfloat mul(vfloat a, vfloat b) { return vmulq_f32(a, b); }
+inline vfloat div(vfloat a, vfloat b) { return vdivq_f32(a, b); }
+inline vfloat fmadd(vfloat a, vfloat b, vfloat c) { return vfmaq_f32(c, a, b); }  // a*b + c
+// NEON min/max propagate NaN from either operand.
+inline vfloat min(vfloat a, vfloat b) { return vminq_f32(a, b); }
+inline vfloat max(vfloat a, vfloat b) { return vmaxq_f32(a, b); }
+inline vfloat sqrt(vfloat a) { return vsqrtq_f32(a); }
+inline vfloat round(vfloat a) { return vrndnq_f32(a); }
+// 2^n for integral n in [-126, 127].
+inline vfloat pow2(vfloat n) {
+    const int32x4_t e = vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127));
+    return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
+}
+// x = mantissa * 2^exponent with mantissa in [0.5, 1), for finite x > 0 (normal numbers).
+inline vfloat frexp_mantissa(vfloat x) {
+    const int32x4_t bits = vreinterpretq_s32_f32(x);
+    return vreinterpretq_f32_s32(vorrq_s32(vandq_s32(bits, vdupq_n_s32(0x007fffff)), vdupq_n_s32(0x3f000000)));
+}
+inline vfloat frexp_exponent(vfloat x) {
+    const int32x4_t e = vandq_s32(vshrq_n_s32(vreinterpretq_s32_f32(x), 23), vdupq_n_s32(0xff));
+    return vcvtq_f32_s32(vsubq_s32(e, vdupq_n_s32(126)));
+}
+// Lanes where a < b take `if_less`, the others `otherwise`.
+inline vfloat select_less(vfloat a, vfloat b, vfloat if_less, vfloat otherwise) {
+    return vbslq_f32(vcltq_f32(a, b), if_less, otherwise);
+}
+inline float reduce_add(vfloat v) { return vaddvq_f32(v); }
+inline float reduce_max(vfloat v) { return vmaxvq_f32(v); }
+
+}  // namespace simd
+DDPMKIT_END_NAMESPACE

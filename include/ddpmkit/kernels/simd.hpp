@@ -1,0 +1,78 @@
+// ddpmkit — the SIMD primitive set, and vector math written once on top of it.
+//
+// Each arch file specializes the same primitives (load, store, set1, add, mul, fmadd,
+// min, max, round, pow2, frexp_*, select_less, reduce_*) for one instruction set; the
+// kernels use only these names, never intrinsics. Under DDPMKIT_ARCH_SCALAR there is no
+// vector type and every kernel runs its scalar reference (kernels/reference.hpp).
+#pragma once
+
+#include "ddpmkit/config.hpp"
+
+#if defined(DDPMKIT_ARCH_AVX512)
+#include "ddpmkit/kernels/arch/avx512.hpp"
+#elif defined(DDPMKIT_ARCH_AVX2)
+#include "ddpmkit/kernels/arch/avx2.hpp"
+#elif defined(DDPMKIT_ARCH_NEON)
+#include "ddpmkit/kernels/arch/neon.hpp"
+#endif
+
+DDPMKIT_BEGIN_NAMESPACE
+namespace simd {
+
+#if defined(DDPMKIT_ARCH_SCALAR)
+constexpr bool kEnabled = false;
+#else
+constexpr bool kEnabled = true;
+
+// exp(x): x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial (the Cephes
+// expf coefficients), times 2^n. Relative error ~2 ulp; NaN propagates; x < -87.3 gives
+// ~1e-38 rather than 0.
+inline vfloat exp(vfloat x) {
+    x = max(set1(-87.3f), min(set1(88.3f), x));  // data second: NaN passes through
+    const vfloat n = round(mul(x, set1(1.44269504088896341f)));
+    vfloat r = fmadd(n, set1(-0.693359375f), x);  // ln2 split in two for an exact product
+    r = fmadd(n, set1(2.12194440e-4f), r);
+    vfloat p = set1(1.9875691500e-4f);
+    p = fmadd(p, r, set1(1.3981999507e-3f));
+    p = fmadd(p, r, set1(8.3334519073e-3f));
+    p = fmadd(p, r, set1(4.1665795894e-2f));
+    p = fmadd(p, r, set1(1.6666665459e-1f));
+    p = fmadd(p, r, set1(5.0000001201e-1f));
+    p = fmadd(mul(p, r), r, add(r, set1(1.0f)));
+    return mul(p, pow2(n));
+}
+
+// log(x) for finite x > 0 (callers route other inputs to the scalar reference):
+// x = m 2^e, m in [sqrt(1/2), sqrt(2)), log(m) by the Cephes logf polynomial.
+inline vfloat log(vfloat x) {
+    vfloat m = frexp_mantissa(x), e = frexp_exponent(x);
+    const vfloat small = set1(0.707106781186547524f);
+    e = select_less(m, small, sub(e, set1(1.0f)), e);
+    m = sub(select_less(m, small, add(m, m), m), set1(1.0f));
+    const vfloat z = mul(m, m);
+    vfloat p = set1(7.0376836292e-2f);
+    p = fmadd(p, m, set1(-1.1514610310e-1f));
+    p = fmadd(p, m, set1(1.1676998740e-1f));
+    p = fmadd(p, m, set1(-1.2420140846e-1f));
+    p = fmadd(p, m, set1(1.4249322787e-1f));
+    p = fmadd(p, m, set1(-1.6668057665e-1f));
+    p = fmadd(p, m, set1(2.0000714765e-1f));
+    p = fmadd(p, m, set1(-2.4999993993e-1f));
+    p = fmadd(p, m, set1(3.3333331174e-1f));
+    vfloat y = mul(mul(p, m), z);
+    y = fmadd(e, set1(-2.12194440e-4f), y);
+    y = fmadd(z, set1(-0.5f), y);
+    return fmadd(e, set1(0.693359375f), add(m, y));
+}
+
+inline vfloat sigmoid(vfloat x) {  // 1 / (1 + e^-x)
+    return div(set1(1.0f), add(set1(1.0f), exp(sub(zero(), x))));
+}
+inline vfloat silu(vfloat x) { return mul(x, sigmoid(x)); }  // x sigma(x)
+inline vfloat tanh(vfloat x) {  // 1 - 2 / (e^2x + 1): exact limits +-1, abs error ~1e-7 near 0
+    return sub(set1(1.0f), div(set1(2.0f), add(exp(add(x, x)), set1(1.0f))));
+}
+#endif
+
+}  // namespace simd
+DDPMKIT_END_NAMESPACE

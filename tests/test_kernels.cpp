@@ -1,0 +1,245 @@
+// Tests of kernels/: every fast kernel (float, SIMD + OpenMP) against the scalar
+// reference run in double, on sizes that hit the SIMD leftovers. Tolerance (DESIGN.md):
+// |fast - ref| <= 1e-5 + 1.3e-6 k |ref|, k the reduction length (1 for elementwise).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "ddpmkit/ddpmkit.hpp"
+
+using namespace ddpmkit;
+using kernels::BinaryOp;
+using kernels::UnaryOp;
+
+namespace {
+
+const int64_t kSizes[] = {1, 7, 16, 17, 33, 64, 1023, 4099};
+
+std::vector<float> random_floats(int64_t n, uint64_t seed, double lo = -1.0, double hi = 1.0) {
+    std::vector<float> v(static_cast<size_t>(n));
+    Rng rng(seed);
+    rng.uniform(v.data(), n, lo, hi);
+    return v;
+}
+
+std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+// Checks got against want within the kernel tolerance; reports the worst element.
+void check_close(const float* got, const double* want, int64_t n, double k, const char* what) {
+    double worst = 0.0;
+    int64_t where = -1;
+    for (int64_t i = 0; i < n; ++i) {
+        const double err = std::abs(got[i] - want[i]), allowed = 1e-5 + 1.3e-6 * k * std::abs(want[i]);
+        const bool bad = !(err <= allowed) && !(std::isnan(got[i]) && std::isnan(want[i])) &&
+                         !(std::isinf(want[i]) && got[i] == want[i]);
+        if (bad && (where < 0 || err > worst)) {
+            worst = err;
+            where = i;
+        }
+    }
+    INFO(what << ": n " << n << ", worst element " << where << " got " << (where >= 0 ? got[where] : 0.0f) << " want "
+              << (where >= 0 ? want[where] : 0.0));
+    CHECK(where == -1);
+}
+
+}  // namespace
+
+TEST_CASE("kernels: the build reports its instruction set") {
+    MESSAGE("kernels built for " << DDPMKIT_ARCH_NAME << " with " << num_threads() << " threads");
+    CHECK(std::string(DDPMKIT_ARCH_NAME).size() > 0);
+#if defined(DDPMKIT_NO_SIMD)
+    CHECK(!simd::kEnabled);
+#endif
+}
+
+TEST_CASE("kernels: unary math matches the reference") {
+    struct Case {
+        UnaryOp op;
+        const char* name;
+        double lo, hi;
+    };
+    const Case cases[] = {{UnaryOp::Exp, "exp", -20, 20},       {UnaryOp::Log, "log", 1e-3, 1e3},
+                          {UnaryOp::Sqrt, "sqrt", 0, 100},      {UnaryOp::Tanh, "tanh", -10, 10},
+                          {UnaryOp::Sigmoid, "sigmoid", -20, 20}, {UnaryOp::Silu, "silu", -20, 20},
+                          {UnaryOp::Relu, "relu", -1, 1}};
+    for (const Case& c : cases)
+        for (int64_t n : kSizes) {
+            const std::vector<float> x = random_floats(n, 11 + static_cast<uint64_t>(n), c.lo, c.hi);
+            std::vector<float> y(x.size());
+            std::vector<double> xd = to_double(x), yd(x.size());
+            kernels::unary(c.op, x.data(), y.data(), n);
+            kernels::ref::unary(c.op, xd.data(), yd.data(), n);
+            check_close(y.data(), yd.data(), n, 1, c.name);
+            // and its derivative: dx += dy f'(x), starting from a nonzero dx
+            const std::vector<float> dy = random_floats(n, 5);
+            std::vector<float> dx = random_floats(n, 6);
+            std::vector<double> dyd = to_double(dy), dxd = to_double(dx);
+            kernels::unary_backward(c.op, x.data(), y.data(), dy.data(), dx.data(), n);
+            kernels::ref::unary_backward(c.op, xd.data(), yd.data(), dyd.data(), dxd.data(), n);
+            check_close(dx.data(), dxd.data(), n, 1, c.name);
+        }
+}
+
+TEST_CASE("kernels: unary math outside the usual range: NaN, zeros, infinities") {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    std::vector<float> x(40, 0.5f);
+    x[3] = nan;
+    x[20] = nan;
+    std::vector<float> y(x.size());
+    for (UnaryOp op : {UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Silu}) {
+        kernels::unary(op, x.data(), y.data(), 40);
+        CHECK(std::isnan(y[3]));  // a NaN is never hidden
+        CHECK(std::isnan(y[20]));
+        CHECK(!std::isnan(y[21]));
+    }
+    std::vector<float> z = {0.0f, -1.0f, inf, 1e-40f, 2.0f, 1.0f, 0.25f, 8.0f, 3.0f, 5.0f, 6.0f, 7.0f, 9.0f, 10.0f, 11.0f, 12.0f, 4.0f};
+    std::vector<float> lz(z.size());
+    kernels::unary(UnaryOp::Log, z.data(), lz.data(), static_cast<int64_t>(z.size()));
+    CHECK(lz[0] == -inf);
+    CHECK(std::isnan(lz[1]));
+    CHECK(lz[2] == inf);
+    CHECK(lz[3] == doctest::Approx(std::log(1e-40)).epsilon(1e-5));
+    CHECK(lz[4] == doctest::Approx(std::log(2.0)).epsilon(1e-6));
+    std::vector<float> big = {-100.0f, 100.0f, -100.0f, 100.0f, -100.0f, 100.0f, -100.0f, 100.0f, -100.0f, 100.0f,
+                              -100.0f, 100.0f, -100.0f, 100.0f, -100.0f, 100.0f, 0.0f};
+    std::vector<float> tb(big.size());
+    kernels::unary(UnaryOp::Tanh, big.data(), tb.data(), static_cast<int64_t>(big.size()));
+    CHECK(tb[0] == -1.0f);
+    CHECK(tb[1] == 1.0f);
+    kernels::unary(UnaryOp::Sigmoid, big.data(), tb.data(), static_cast<int64_t>(big.size()));
+    CHECK(tb[0] < 1e-30f);
+    CHECK(tb[1] == 1.0f);
+}
+
+TEST_CASE("kernels: broadcast arithmetic matches the reference") {
+    const std::vector<std::pair<Shape, Shape>> shapes = {
+        {{1}, {1}},          {{7}, {7}},          {{17}, {1}},         {{}, {33}},         {{1023}, {}},
+        {{2, 3, 17}, {3, 1}}, {{4, 1, 33}, {1, 5, 1}}, {{3, 8, 7, 7}, {3, 8, 1, 1}}, {{1, 8, 1, 1}, {3, 8, 5, 9}},
+        {{2, 1, 4099}, {2, 3, 4099}}, {{5, 4}, {4}}};
+    for (const auto& [sa, sb] : shapes)
+        for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div}) {
+            const Shape so = broadcast_shapes("test", sa, sb);
+            const std::vector<float> a = random_floats(sa.numel(), 1), b = random_floats(sb.numel(), 2, 0.5, 2.0);
+            std::vector<float> out(static_cast<size_t>(so.numel()));
+            std::vector<double> ad = to_double(a), bd = to_double(b), want(out.size());
+            kernels::broadcast_binary(op, a.data(), sa, b.data(), sb, out.data(), so);
+            kernels::ref::broadcast_binary(op, ad.data(), sa, bd.data(), sb, want.data(), so);
+            INFO(sa << " op " << sb);
+            check_close(out.data(), want.data(), so.numel(), 1, "broadcast_binary");
+        }
+}
+
+TEST_CASE("kernels: axpy matches the reference") {
+    for (int64_t n : kSizes) {
+        const std::vector<float> x = random_floats(n, 1);
+        std::vector<float> y = random_floats(n, 2);
+        std::vector<double> xd = to_double(x), yd = to_double(y);
+        kernels::axpy(n, 0.75f, x.data(), y.data());
+        kernels::ref::axpy(n, 0.75, xd.data(), yd.data());
+        check_close(y.data(), yd.data(), n, 1, "axpy");
+    }
+}
+
+TEST_CASE("kernels: sum and max along an axis match the reference") {
+    for (int64_t n : kSizes)
+        for (int64_t inner : {int64_t(1), int64_t(5), int64_t(33)})
+            for (int64_t outer : {int64_t(1), int64_t(3)}) {
+                const std::vector<float> x = random_floats(outer * n * inner, static_cast<uint64_t>(n), 0.0, 1.0);
+                std::vector<float> s(static_cast<size_t>(outer * inner)), m(s.size());
+                std::vector<double> xd = to_double(x), sd(s.size()), md(s.size());
+                kernels::sum_axis(x.data(), outer, n, inner, s.data());
+                kernels::ref::sum_axis(xd.data(), outer, n, inner, sd.data());
+                kernels::max_axis(x.data(), outer, n, inner, m.data());
+                kernels::ref::max_axis(xd.data(), outer, n, inner, md.data());
+                INFO("outer " << outer << " n " << n << " inner " << inner);
+                check_close(s.data(), sd.data(), outer * inner, static_cast<double>(n), "sum_axis");
+                check_close(m.data(), md.data(), outer * inner, 1, "max_axis");
+            }
+}
+
+TEST_CASE("kernels: softmax and its backward match the reference") {
+    for (int64_t n : kSizes)
+        for (int64_t rows : {int64_t(1), int64_t(3), int64_t(49)}) {
+            const std::vector<float> x = random_floats(rows * n, 3, -8.0, 8.0), dy = random_floats(rows * n, 4);
+            std::vector<float> y(x.size()), dx = random_floats(rows * n, 5);
+            std::vector<double> xd = to_double(x), dyd = to_double(dy), yd(x.size()), dxd = to_double(dx);
+            kernels::softmax(x.data(), rows, n, y.data());
+            kernels::ref::softmax(xd.data(), rows, n, yd.data());
+            INFO("rows " << rows << " n " << n);
+            check_close(y.data(), yd.data(), rows * n, static_cast<double>(n), "softmax");
+            kernels::softmax_backward(y.data(), dy.data(), rows, n, dx.data());
+            kernels::ref::softmax_backward(yd.data(), dyd.data(), rows, n, dxd.data());
+            check_close(dx.data(), dxd.data(), rows * n, static_cast<double>(n), "softmax_backward");
+        }
+}
+
+TEST_CASE("kernels: GEMM with every transpose, alpha and beta matches the reference") {
+    struct Dims {
+        int64_t M, N, K;
+    };
+    const Dims dims[] = {{1, 1, 1},   {7, 17, 33},  {33, 7, 17},   {13, 65, 300},
+                         {64, 49, 64}, {32, 784, 288}, {129, 33, 1023}, {5, 3, 0}};
+    for (const Dims& d : dims)
+        for (bool ta : {false, true})
+            for (bool tb : {false, true})
+                for (float beta : {0.0f, 0.5f}) {
+                    const int64_t lda = (ta ? d.M : d.K) + 3, ldb = (tb ? d.K : d.N) + 1, ldc = d.N + 2;  // padded rows
+                    const std::vector<float> A = random_floats((ta ? d.K : d.M) * lda, 1),
+                                             B = random_floats((tb ? d.N : d.K) * ldb, 2);
+                    std::vector<float> C = random_floats(d.M * ldc, 3);
+                    if (beta == 0.0f) C[0] = std::numeric_limits<float>::quiet_NaN();  // beta 0: C is not read
+                    std::vector<double> Ad = to_double(A), Bd = to_double(B), Cd = to_double(C);
+                    kernels::gemm(ta, tb, d.M, d.N, d.K, 1.5f, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+                    kernels::ref::gemm(ta, tb, d.M, d.N, d.K, 1.5, Ad.data(), lda, Bd.data(), ldb, double(beta), Cd.data(), ldc);
+                    INFO("M " << d.M << " N " << d.N << " K " << d.K << " trans " << ta << tb << " beta " << beta);
+                    check_close(C.data(), Cd.data(), d.M * ldc, static_cast<double>(std::max<int64_t>(d.K, 1)), "gemm");
+                }
+}
+
+TEST_CASE("kernels: batched GEMM equals one GEMM per matrix") {
+    const int64_t batch = 6, M = 19, N = 23, K = 41;
+    const std::vector<float> A = random_floats(batch * M * K, 1), B = random_floats(batch * K * N, 2);
+    std::vector<float> C(static_cast<size_t>(batch * M * N));
+    kernels::gemm_batched(batch, false, true, M, N, K, 1.0f, A.data(), K, M * K, B.data(), K, K * N, 0.0f, C.data(), N, M * N);
+    std::vector<double> Ad = to_double(A), Bd = to_double(B), Cd(C.size());
+    for (int64_t b = 0; b < batch; ++b)
+        kernels::ref::gemm(false, true, M, N, K, 1.0, Ad.data() + b * M * K, K, Bd.data() + b * K * N, K, 0.0,
+                           Cd.data() + b * M * N, N);
+    check_close(C.data(), Cd.data(), batch * M * N, K, "gemm_batched");
+}
+
+TEST_CASE("kernels: results are bitwise the same for 1 and 2 threads") {
+    const int64_t M = 70, N = 300, K = 520;
+    const std::vector<float> A = random_floats(M * K, 1), B = random_floats(K * N, 2);
+    std::vector<float> C1(static_cast<size_t>(M * N)), C2(C1.size()), S1(static_cast<size_t>(M)), S2(S1.size());
+    set_num_threads(1);
+    kernels::gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C1.data(), N);
+    kernels::sum_axis(C1.data(), M, N, 1, S1.data());
+    set_num_threads(2);
+    kernels::gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C2.data(), N);
+    kernels::sum_axis(C2.data(), M, N, 1, S2.data());
+    CHECK(std::memcmp(C1.data(), C2.data(), C1.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(S1.data(), S2.data(), S1.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("kernels: permute and copy_rows move every element to its place") {
+    const Shape s{2, 3, 4, 5};
+    std::vector<float> x(static_cast<size_t>(s.numel()));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+    const int perm[] = {2, 0, 3, 1};
+    std::vector<float> y(x.size());
+    kernels::permute(x.data(), s, perm, y.data());
+    // y[c, a, d, b] = x[a, b, c, d]
+    for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 3; ++b)
+            for (int c = 0; c < 4; ++c)
+                for (int d = 0; d < 5; ++d)
+                    CHECK(y[static_cast<size_t>(((c * 2 + a) * 5 + d) * 3 + b)] == x[static_cast<size_t>(((a * 3 + b) * 4 + c) * 5 + d)]);
+    std::vector<float> dst(12, 1.0f);
+    const std::vector<float> src = {1, 2, 3, 4, 5, 6};
+    kernels::copy_rows(int64_t(2), int64_t(3), src.data(), int64_t(3), dst.data() + 1, int64_t(6), true);
+    CHECK(dst == std::vector<float>{1, 2, 3, 4, 1, 1, 1, 5, 6, 7, 1, 1});
+}

@@ -20,3 +20,6 @@
 #include "ddpmkit/autograd/gradcheck.hpp"
 #include "ddpmkit/autograd/ops.hpp"
 #include "ddpmkit/autograd/var.hpp"
+
+#include "ddpmkit/io/json.hpp"
+#include "ddpmkit/io/safetensors.hpp"

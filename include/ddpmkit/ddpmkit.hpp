@@ -23,3 +23,14 @@
 
 #include "ddpmkit/io/json.hpp"
 #include "ddpmkit/io/safetensors.hpp"
+
+#include "ddpmkit/autograd/nn_ops.hpp"
+#include "ddpmkit/kernels/conv2d.hpp"
+#include "ddpmkit/kernels/norm.hpp"
+#include "ddpmkit/kernels/optimizer.hpp"
+
+#include "ddpmkit/nn/layers.hpp"
+#include "ddpmkit/nn/module.hpp"
+#include "ddpmkit/nn/unet.hpp"
+
+#include "ddpmkit/train/optim.hpp"

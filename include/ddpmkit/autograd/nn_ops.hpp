@@ -1,0 +1,154 @@
+// ddpmkit — the differentiable ops of neural-network layers, each with a hand-written
+// backward on the kernels: linear, conv2d, group_norm, upsample_nearest2x, embedding,
+// dropout. Shape letters: B batch, C channels, H W size, O out channels/features.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ddpmkit/autograd/ops.hpp"
+#include "ddpmkit/autograd/var.hpp"
+#include "ddpmkit/config.hpp"
+#include "ddpmkit/kernels/conv2d.hpp"
+#include "ddpmkit/kernels/gemm.hpp"
+#include "ddpmkit/kernels/norm.hpp"
+#include "ddpmkit/kernels/reduce.hpp"
+
+DDPMKIT_BEGIN_NAMESPACE
+
+// y = x W^T + b: x [B, I], W [O, I], b [O] (or undefined) -> y [B, O].
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
+    const Shape &sx = x.shape(), &sw = w.shape();
+    if (sx.rank() != 2 || sw.rank() != 2 || sx[1] != sw[1] || (b.defined() && b.shape() != Shape{sw[0]}))
+        throw shape_error("linear", sx, sw, "(input, weight) do not fit x [B, I], W [O, I], b [O]");
+    const int64_t B = sx[0], I = sx[1], O = sw[0];
+    Tensor<T> y({B, O});
+    if (b.defined())
+        for (int64_t i = 0; i < B; ++i) std::copy(b.value().data(), b.value().data() + O, y.data() + i * O);
+    kernels::gemm<T>(false, true, B, O, I, T(1), x.value().data(), I, w.value().data(), I, b.defined() ? T(1) : T(0),
+                     y.data(), O);
+    std::vector<Var<T>> inputs = {x, w};
+    if (b.defined()) inputs.push_back(b);
+    return Var<T>::make(y, "linear", inputs, [B, I, O](autograd::Node<T>& self) {
+        autograd::Node<T>& nx = *self.parents[0];
+        autograd::Node<T>& nw = *self.parents[1];
+        const T* dy = self.grad.data();
+        if (nx.requires_grad)  // dx += dy W
+            kernels::gemm<T>(false, false, B, I, O, T(1), dy, O, nw.value.data(), I, T(1), nx.grad_buffer().data(), I);
+        if (nw.requires_grad)  // dW += dy^T x
+            kernels::gemm<T>(true, false, O, I, B, T(1), dy, O, nx.value.data(), I, T(1), nw.grad_buffer().data(), I);
+        if (self.parents.size() > 2 && self.parents[2]->requires_grad) {  // db += sum over rows of dy
+            Tensor<T> col({O});
+            kernels::sum_axis(dy, int64_t(1), B, O, col.data());
+            autograd::accumulate(*self.parents[2], col);
+        }
+    });
+}
+
+// Cross-correlation of x [B, C, H, W] with w [O, C, kh, kw], plus b [O] (or undefined).
+template <class T>
+Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride = 1, int64_t pad = 0) {
+    const Shape &sx = x.shape(), &sw = w.shape();
+    if (sx.rank() != 4 || sw.rank() != 4 || sx[1] != sw[1] || (b.defined() && b.shape() != Shape{sw[0]}) || stride < 1 ||
+        pad < 0 || sx[2] + 2 * pad < sw[2] || sx[3] + 2 * pad < sw[3])
+        throw shape_error("conv2d", sx, sw, "(input, weight) do not fit x [B, C, H, W], w [O, C, kh, kw], b [O]");
+    const kernels::ConvGeometry g{sx[1], sx[2], sx[3], sw[0], sw[2], sw[3], stride, pad};
+    Tensor<T> y({sx[0], g.O, g.Ho(), g.Wo()});
+    kernels::conv2d_forward(x.value().data(), sx[0], w.value().data(), b.defined() ? b.value().data() : nullptr, g, y.data());
+    std::vector<Var<T>> inputs = {x, w};
+    if (b.defined()) inputs.push_back(b);
+    return Var<T>::make(y, "conv2d", inputs, [g](autograd::Node<T>& self) {
+        autograd::Node<T>& nx = *self.parents[0];
+        autograd::Node<T>& nw = *self.parents[1];
+        const bool has_b = self.parents.size() > 2 && self.parents[2]->requires_grad;
+        kernels::conv2d_backward(nx.value.data(), nx.value.shape()[0], nw.value.data(), g, self.grad.data(),
+                                 nx.requires_grad ? nx.grad_buffer().data() : nullptr,
+                                 nw.requires_grad ? nw.grad_buffer().data() : nullptr,
+                                 has_b ? self.parents[2]->grad_buffer().data() : nullptr);
+    });
+}
+
+// GroupNorm over x [B, C, ...] with `groups` groups and affine gamma, beta [C].
+template <class T>
+Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int64_t groups, double eps = 1e-5) {
+    const Shape& sx = x.shape();
+    if (sx.rank() < 2 || groups < 1 || sx[1] % groups != 0 || gamma.shape() != Shape{sx[1]} || beta.shape() != Shape{sx[1]})
+        throw shape_error("group_norm", sx, gamma.shape(),
+                          "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
+                              " groups, weight and bias [C]");
+    const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
+    Tensor<T> y(sx), mean({B, groups}), rstd({B, groups});
+    kernels::group_norm_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps, y.data(),
+                                mean.data(), rstd.data());
+    return Var<T>::make(y, "group_norm", {x, gamma, beta}, [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
+        autograd::Node<T>& nx = *self.parents[0];
+        autograd::Node<T>& ng = *self.parents[1];
+        autograd::Node<T>& nb = *self.parents[2];
+        kernels::group_norm_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(), mean.data(),
+                                     rstd.data(), nx.requires_grad ? nx.grad_buffer().data() : nullptr,
+                                     ng.requires_grad ? ng.grad_buffer().data() : nullptr,
+                                     nb.requires_grad ? nb.grad_buffer().data() : nullptr);
+    });
+}
+
+// Nearest-neighbour upsampling by 2: [B, C, H, W] -> [B, C, 2H, 2W].
+template <class T>
+Var<T> upsample_nearest2x(const Var<T>& x) {
+    const Shape& s = x.shape();
+    if (s.rank() != 4) throw shape_error("upsample_nearest2x", s, "is not [B, C, H, W]");
+    const int64_t planes = s[0] * s[1], H = s[2], W = s[3];
+    Tensor<T> y({s[0], s[1], 2 * H, 2 * W});
+    const T* px = x.value().data();
+    T* py = y.data();
+    parallel_for(0, planes, 16, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p)
+            for (int64_t i = 0; i < 2 * H; ++i)
+                for (int64_t j = 0; j < 2 * W; ++j) py[(p * 2 * H + i) * 2 * W + j] = px[(p * H + i / 2) * W + j / 2];
+    });
+    return Var<T>::make(y, "upsample_nearest2x", {x}, [planes, H, W](autograd::Node<T>& self) {  // dx = sum of its 2x2 block
+        const T* dy = self.grad.data();
+        T* dx = self.parents[0]->grad_buffer().data();
+        parallel_for(0, planes, 16, [&](int64_t p0, int64_t p1) {
+            for (int64_t p = p0; p < p1; ++p)
+                for (int64_t i = 0; i < H; ++i)
+                    for (int64_t j = 0; j < W; ++j) {
+                        const T* d = dy + (p * 2 * H + 2 * i) * 2 * W + 2 * j;
+                        dx[(p * H + i) * W + j] += d[0] + d[1] + d[2 * W] + d[2 * W + 1];
+                    }
+        });
+    });
+}
+
+// Rows of `table` [N, D] picked by ids [B] -> [B, D]; the gradient is scattered back.
+template <class T>
+Var<T> embedding(const Var<T>& table, const Tensor<int64_t>& ids) {
+    const Shape& s = table.shape();
+    if (s.rank() != 2 || ids.dim() != 1) throw shape_error("embedding", s, ids.shape(), "(table, ids) are not [N, D], [B]");
+    const int64_t B = ids.numel(), D = s[1];
+    Tensor<T> y({B, D});
+    for (int64_t i = 0; i < B; ++i) {
+        const int64_t id = ids.data()[i];
+        if (id < 0 || id >= s[0])
+            throw std::out_of_range("embedding: id " + std::to_string(id) + " at position " + std::to_string(i) +
+                                    " outside the table's " + std::to_string(s[0]) + " rows");
+        std::copy(table.value().data() + id * D, table.value().data() + (id + 1) * D, y.data() + i * D);
+    }
+    return Var<T>::make(y, "embedding", {table}, [ids, B, D](autograd::Node<T>& self) {  // d table[id] += dy[i]
+        T* dt = self.parents[0]->grad_buffer().data();
+        for (int64_t i = 0; i < B; ++i) kernels::axpy(D, T(1), self.grad.data() + i * D, dt + ids.data()[i] * D);
+    });
+}
+
+// Inverted dropout: each element is zeroed with probability p, the others scaled by 1/(1-p).
+template <class T>
+Var<T> dropout(const Var<T>& x, double p, Rng& rng) {
+    if (p < 0.0 || p >= 1.0) throw std::invalid_argument("dropout: p = " + std::to_string(p) + " is outside [0, 1)");
+    if (p == 0.0) return x;
+    Tensor<T> mask(x.shape());
+    rng.uniform(mask.data(), mask.numel());
+    for (int64_t i = 0; i < mask.numel(); ++i) mask.data()[i] = mask.data()[i] < p ? T(0) : static_cast<T>(1.0 / (1.0 - p));
+    return x * Var<T>(mask);
+}
+
+DDPMKIT_END_NAMESPACE

@@ -1,0 +1,256 @@
+// Tests of nn/: every layer's gradient in double, conv against a direct sum, the U-Net's
+// names and size, the golden comparison against PyTorch, save/load.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <set>
+#include <vector>
+
+#include "ddpmkit/ddpmkit.hpp"
+#include "golden.hpp"
+
+using namespace ddpmkit;
+using Inputs = std::vector<VarD>;
+
+namespace {
+
+VarD leaf(const Shape& s, uint64_t seed) {
+    Rng rng(seed);
+    return VarD(TensorD::randn(s, rng), true);
+}
+
+void check_gradients(const std::function<VarD(const Inputs&)>& f, const Inputs& inputs) {
+    const GradcheckResult r = gradcheck(f, inputs);
+    INFO(r.message);
+    CHECK(r.ok);
+}
+
+const std::string kGolden = std::string(DDPMKIT_TEST_DATA_DIR) + "/golden_small.safetensors";
+
+}  // namespace
+
+TEST_CASE("nn: gradcheck of linear, with and without bias") {
+    check_gradients([](const Inputs& v) { return linear(v[0], v[1], v[2]); }, {leaf({3, 5}, 1), leaf({4, 5}, 2), leaf({4}, 3)});
+    check_gradients([](const Inputs& v) { return linear(v[0], v[1], VarD()); }, {leaf({3, 5}, 1), leaf({4, 5}, 2)});
+}
+
+TEST_CASE("nn: gradcheck of conv2d for every kernel, stride and padding of the U-Net") {
+    struct Case {
+        int64_t k, stride, pad, H, W;
+    };
+    for (const Case& c : {Case{3, 1, 1, 5, 6}, Case{3, 2, 1, 6, 6}, Case{1, 1, 0, 4, 3}, Case{2, 2, 0, 5, 4}, Case{3, 1, 0, 4, 5}}) {
+        INFO("k " << c.k << " stride " << c.stride << " pad " << c.pad);
+        check_gradients([&](const Inputs& v) { return conv2d(v[0], v[1], v[2], c.stride, c.pad); },
+                        {leaf({2, 3, c.H, c.W}, 1), leaf({4, 3, c.k, c.k}, 2), leaf({4}, 3)});
+    }
+}
+
+TEST_CASE("nn: conv2d equals the direct sum of its definition") {
+    Rng rng(1);
+    const TensorD x = TensorD::randn({2, 3, 7, 6}, rng), w = TensorD::randn({5, 3, 3, 3}, rng), b = TensorD::randn({5}, rng);
+    for (int64_t stride : {1, 2}) {
+        const TensorD y = conv2d(VarD(x), VarD(w), VarD(b), stride, 1).value();
+        for (int64_t n = 0; n < 2; ++n)
+            for (int64_t o = 0; o < 5; ++o)
+                for (int64_t i = 0; i < y.size(2); ++i)
+                    for (int64_t j = 0; j < y.size(3); ++j) {
+                        double s = b(o);  // y[n,o,i,j] = b[o] + sum_c,p,q w[o,c,p,q] x[n,c,i s - 1 + p, j s - 1 + q]
+                        for (int64_t c = 0; c < 3; ++c)
+                            for (int64_t p = 0; p < 3; ++p)
+                                for (int64_t q = 0; q < 3; ++q) {
+                                    const int64_t r = i * stride - 1 + p, s2 = j * stride - 1 + q;
+                                    if (r >= 0 && r < 7 && s2 >= 0 && s2 < 6) s += w(o, c, p, q) * x(n, c, r, s2);
+                                }
+                        REQUIRE(y(n, o, i, j) == doctest::Approx(s).epsilon(1e-12));
+                    }
+    }
+}
+
+TEST_CASE("nn: gradcheck of group_norm, upsample, embedding") {
+    for (int64_t groups : {1, 2, 4}) {
+        INFO("groups " << groups);
+        check_gradients([&](const Inputs& v) { return group_norm(v[0], v[1], v[2], groups); },
+                        {leaf({2, 4, 3, 3}, 1), leaf({4}, 2), leaf({4}, 3)});
+    }
+    check_gradients([](const Inputs& v) { return upsample_nearest2x(v[0]); }, {leaf({2, 3, 3, 2}, 4)});
+    const Tensor<int64_t> ids({4}, {2, 0, 2, 1});
+    check_gradients([&](const Inputs& v) { return embedding(v[0], ids); }, {leaf({3, 5}, 5)});
+}
+
+TEST_CASE("nn: group_norm normalizes each group to mean 0 and variance 1") {
+    Rng rng(2);
+    const VarD x(TensorD::randn({2, 6, 4, 4}, rng, 3.0, 2.0));
+    const TensorD y = group_norm(x, VarD(TensorD::ones({6})), VarD(TensorD::zeros({6})), 3, 0.0).value();
+    for (int64_t n = 0; n < 2; ++n)
+        for (int64_t g = 0; g < 3; ++g) {
+            double s = 0, ss = 0;
+            for (int64_t i = 0; i < 32; ++i) s += y.data()[(n * 3 + g) * 32 + i];
+            for (int64_t i = 0; i < 32; ++i) ss += std::pow(y.data()[(n * 3 + g) * 32 + i] - s / 32, 2);
+            CHECK(s / 32 == doctest::Approx(0.0).epsilon(1e-12).scale(1.0));
+            CHECK(ss / 32 == doctest::Approx(1.0).epsilon(1e-12));
+        }
+}
+
+TEST_CASE("nn: gradcheck of the attention, ResBlock and timestep-embedding modules") {
+    Rng rng(3);
+    for (int64_t heads : {1, 2}) {
+        nn::Attention<double> attn(4, 2, rng, heads);
+        auto params = attn.parameters();
+        INFO("heads " << heads);
+        check_gradients([&](const Inputs& v) { return attn.forward(v[0]); }, {leaf({2, 4, 3, 2}, 1), *params[2]});
+    }
+    Rng noise(4);
+    for (int64_t cout : {4, 6}) {
+        nn::ResBlock<double> block(4, cout, 8, 2, 0.0, rng, noise);
+        INFO("cout " << cout);
+        auto params = block.parameters();
+        check_gradients([&](const Inputs& v) { return block.forward(v[0], v[1]); },
+                        {leaf({2, 4, 3, 3}, 2), leaf({2, 8}, 3), *params[1], *params[3]});
+    }
+    nn::TimestepEmbedding<double> time(6, 8, rng);
+    const Tensor<int64_t> t({3}, {0, 17, 999});
+    check_gradients([&](const Inputs&) { return time.forward(t); }, {time.fc1.weight, time.fc2.bias});
+}
+
+TEST_CASE("nn: gradcheck of a tiny U-Net, class-conditional, with attention at two resolutions") {
+    nn::UNetConfig c;
+    c.ch = 4;
+    c.mult = {1, 2};
+    c.blocks = 1;
+    c.attn = {4, 8};
+    c.groups = 2;
+    c.res = 8;
+    c.num_classes = 3;
+    nn::UNet<double> model(c, 5);
+    const Tensor<int64_t> t({2}, {3, 500}), y({2}, {1, 3});
+    auto named = model.named_parameters();
+    std::vector<VarD> checked = {leaf({2, 1, 8, 8}, 1)};
+    for (auto& [name, p] : named)
+        if (name == "conv_in.weight" || name == "down.1.qkv.weight" || name == "mid.0.temb.weight" || name == "up.4.1.weight" ||
+            name == "class_emb.weight" || name == "conv_out.bias")
+            checked.push_back(*p);
+    CHECK(checked.size() == 7);
+    check_gradients([&](const Inputs& v) { return model.forward(v[0], t, &y); }, checked);
+}
+
+TEST_CASE("nn: timestep embedding is sin then cos of t exp(-ln(10000) i / half)") {
+    const Tensor<int64_t> t({2}, {0, 10});
+    const TensorD e = nn::timestep_embedding<double>(t, 8);
+    CHECK(e(0, 0) == 0.0);
+    CHECK(e(0, 4) == 1.0);
+    CHECK(e(1, 1) == doctest::Approx(std::sin(10.0 * std::exp(-std::log(10000.0) / 4))).epsilon(1e-6));
+    CHECK(e(1, 7) == doctest::Approx(std::cos(10.0 * std::exp(-std::log(10000.0) * 3 / 4))).epsilon(1e-6));
+}
+
+TEST_CASE("nn: the default U-Net has the reference's 1,623,169 parameters under its names") {
+    nn::UNet<float> model(nn::UNetConfig{});
+    CHECK(model.num_parameters() == 1623169);
+    const safetensors::File golden = safetensors::File::read(kGolden);
+    nn::UNet<float> small(nn::UNetConfig::from_metadata(golden.metadata()));
+    std::set<std::string> ours, theirs;
+    for (auto& [name, p] : small.named_parameters()) ours.insert(name);
+    for (const std::string& name : golden.names())
+        if (name.rfind("grad.", 0) != 0 && name.rfind("input.", 0) != 0 && name != "output.eps" && name != "loss")
+            theirs.insert(name);
+    CHECK(ours == theirs);
+    CHECK(ours.count("up.4.1.weight") == 1);  // the Upsample's conv, as nn.Sequential index 1
+}
+
+TEST_CASE("nn: golden U-Net: output, loss and every gradient match PyTorch") {
+    const golden::Report r = golden::compare(kGolden);
+    CHECK(r.batch == 2);
+    for (const golden::Difference& d : r.rows) {
+        INFO(d.name << ": error " << d.error << " allowed " << d.allowed);
+        CHECK(d.ok());
+    }
+    size_t grads = 0;
+    for (const std::string& name : safetensors::File::read(kGolden).names()) grads += name.rfind("grad.", 0) == 0;
+    CHECK(r.rows.size() == 2 + grads);  // the output, the loss and every gradient were compared
+}
+
+TEST_CASE("nn: save and load round-trip; load names what is missing, unexpected or mis-shaped") {
+    nn::UNetConfig c;
+    c.ch = 8;
+    c.mult = {1, 2};
+    c.blocks = 1;
+    c.attn = {};
+    c.groups = 4;
+    c.res = 8;
+    nn::UNet<float> a(c, 1), b(c, 2);
+    const std::string path = "nn_roundtrip_test.safetensors";
+    a.save(path);
+    b.load(path);
+    auto pa = a.named_parameters(), pb = b.named_parameters();
+    for (size_t i = 0; i < pa.size(); ++i)
+        CHECK(std::memcmp(pa[i].second->value().data(), pb[i].second->value().data(), sizeof(float) * pa[i].second->numel()) == 0);
+    nn::UNetConfig wider = c;
+    wider.ch = 12;
+    wider.groups = 4;
+    nn::UNet<float> w(wider);
+    try {
+        w.load(path);
+        FAIL("load accepted a state of another width");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("mis-shaped") != std::string::npos);
+        CHECK(std::string(e.what()).find("conv_in.weight (file [8,1,3,3], model [12,1,3,3])") != std::string::npos);
+    }
+    nn::UNetConfig conditional = c;
+    conditional.num_classes = 10;
+    nn::UNet<float> cond(conditional);
+    try {
+        cond.load(path);
+        FAIL("load accepted a state without the class embedding");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("missing 1 [class_emb.weight]") != std::string::npos);
+    }
+    cond.save(path);
+    try {
+        a.load(path);
+        FAIL("load accepted a state with an extra tensor");
+    } catch (const std::runtime_error& e) {
+        CHECK(std::string(e.what()).find("unexpected 1 [class_emb.weight]") != std::string::npos);
+    }
+    std::remove(path.c_str());
+}
+
+TEST_CASE("nn: gradcheck of dropout with a fixed mask") {
+    check_gradients(
+        [](const Inputs& v) {
+            Rng rng(3);  // the same mask on every call of the finite differences
+            return dropout(v[0], 0.5, rng);
+        },
+        {leaf({4, 5}, 1)});
+}
+
+TEST_CASE("nn: dropout keeps the mean in training and is the identity in evaluation") {
+    Rng rng(6);
+    nn::Dropout<float> drop(0.25, rng);
+    const VarF x(TensorF::ones({20000}));
+    const VarF y = drop.forward(x);
+    int64_t zeros = 0;
+    for (int64_t i = 0; i < 20000; ++i) zeros += y.value()(i) == 0.0f;
+    CHECK(std::abs(zeros - 5000) < 5 * std::sqrt(20000 * 0.25 * 0.75));
+    CHECK(mean(y).item() == doctest::Approx(1.0).epsilon(0.02));
+    drop.eval();
+    CHECK(drop.forward(x).value().shares_storage_with(x.value()));
+}
+
+TEST_CASE("nn: bad configurations and inputs are named") {
+    nn::UNetConfig c;
+    c.groups = 5;
+    CHECK_THROWS_WITH_AS(nn::UNet<float>{c}, doctest::Contains("do not split into 5 groups"), std::invalid_argument);
+    c = nn::UNetConfig{};
+    c.res = 30;
+    CHECK_THROWS_WITH_AS(nn::UNet<float>{c}, doctest::Contains("res 30 is not divisible by 2^2"), std::invalid_argument);
+    nn::UNetConfig small;
+    small.ch = 8;
+    small.mult = {1};
+    small.groups = 4;
+    small.attn = {};
+    nn::UNet<float> model(small);
+    const Tensor<int64_t> t({2}, {1, 2});
+    CHECK_THROWS_WITH_AS(model.forward(VarF(TensorF({2, 3, 28, 28})), t), doctest::Contains("is not [B, 1, 28, 28]"), ShapeError);
+    CHECK_THROWS_WITH_AS(model.forward(VarF(TensorF({3, 1, 28, 28})), t), doctest::Contains("one timestep per image"), ShapeError);
+    CHECK_THROWS_AS(model.forward(VarF(TensorF({2, 1, 28, 28})), t, &t), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(conv2d(VarF(TensorF({1, 2, 5, 5})), VarF(TensorF({4, 3, 3, 3})), VarF()), doctest::Contains("conv2d: shapes [1,2,5,5] and [4,3,3,3]"), ShapeError);
+}

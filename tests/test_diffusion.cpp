@@ -1,0 +1,2 @@
+// Tests of the diffusion area.
+#include <doctest/doctest.h>

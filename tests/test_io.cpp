@@ -1,0 +1,2 @@
+// Tests of the io area.
+#include <doctest/doctest.h>

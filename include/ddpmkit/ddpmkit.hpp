@@ -34,3 +34,17 @@
 #include "ddpmkit/nn/unet.hpp"
 
 #include "ddpmkit/train/optim.hpp"
+
+#include "ddpmkit/diffusion/bound.hpp"
+#include "ddpmkit/diffusion/losses.hpp"
+#include "ddpmkit/diffusion/process.hpp"
+#include "ddpmkit/diffusion/samplers.hpp"
+#include "ddpmkit/diffusion/schedule.hpp"
+#include "ddpmkit/diffusion/score.hpp"
+#include "ddpmkit/diffusion/timestep_sampler.hpp"
+
+#include "ddpmkit/io/cifar.hpp"
+#include "ddpmkit/io/dataset.hpp"
+#include "ddpmkit/io/idx.hpp"
+#include "ddpmkit/io/image.hpp"
+#include "ddpmkit/io/progress.hpp"

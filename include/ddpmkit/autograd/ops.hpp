@@ -180,6 +180,12 @@ Var<T> operator/(const Var<T>& a, T s) { return div(a, Var<T>(Tensor<T>::scalar(
 template <class T>
 Var<T> operator*(T s, const Var<T>& a) { return mul(Var<T>(Tensor<T>::scalar(s)), a); }
 template <class T>
+Var<T> operator+(T s, const Var<T>& a) { return add(Var<T>(Tensor<T>::scalar(s)), a); }
+template <class T>
+Var<T> operator-(T s, const Var<T>& a) { return sub(Var<T>(Tensor<T>::scalar(s)), a); }
+template <class T>
+Var<T> operator/(T s, const Var<T>& a) { return div(Var<T>(Tensor<T>::scalar(s)), a); }
+template <class T>
 Var<T> operator-(const Var<T>& a) { return mul(a, Var<T>(Tensor<T>::scalar(T(-1)))); }
 
 // ---- unary math ----

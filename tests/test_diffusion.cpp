@@ -486,14 +486,16 @@ TEST_CASE("diffusion: samplers reproduce a mixture's component weights") {
     const Parametrization p{};
     const int64_t N = 3000;
     const std::vector<int64_t> grid = timestep_grid(s, 30, Spacing::Uniform);
-    for (int which = 0; which < 4; ++which) {
+    for (int which = 0; which < 6; ++which) {
         Rng rng(15);
         const Denoiser<double> model = kThreeBlobs.optimal_eps(s);
         const TensorD xT = TensorD::randn({N, 2}, rng);
         const TensorD x = which == 0   ? ddpm_sample(s, p, model, xT, rng)
                           : which == 1 ? ddim_sample(s, p, model, xT, grid, 0.0, rng)
                           : which == 2 ? dpm_solver_pp_2m_sample(s, p, model, xT, grid)
-                                       : heun_sample(s, p, model, xT, grid);
+                          : which == 3 ? heun_sample(s, p, model, xT, grid)
+                          : which == 4 ? euler_sample(s, p, model, xT, timestep_grid(s, 100, Spacing::Uniform))
+                                       : predictor_corrector_sample(s, p, model, xT, rng);
         const std::vector<double> share = component_shares(kThreeBlobs, x);
         for (size_t k = 0; k < 3; ++k) {
             INFO("sampler " << which << " component " << k << ": share " << share[k]);

@@ -34,6 +34,7 @@
 #include "ddpmkit/nn/unet.hpp"
 
 #include "ddpmkit/train/optim.hpp"
+#include "ddpmkit/train/trainer.hpp"
 
 #include "ddpmkit/diffusion/bound.hpp"
 #include "ddpmkit/diffusion/losses.hpp"

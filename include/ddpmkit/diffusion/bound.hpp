@@ -25,7 +25,7 @@ struct BoundTerms {
 
 // All T terms for each image of x0 [B, ...] (data on the 8-bit grid in [-1, 1]).
 template <class T>
-BoundTerms calc_bpd(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, const Tensor<T>& x0, Rng& rng) {
+BoundTerms calc_bpd(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, const Tensor<T>& x0, Rng& rng) {
     NoGradGuard no_grad;
     const int64_t B = x0.size(0);
     BoundTerms r{std::vector<double>(static_cast<size_t>(B)), std::vector<double>(static_cast<size_t>(B)),
@@ -50,7 +50,7 @@ BoundTerms calc_bpd(const Schedule& s, const Parametrization& p, const Denoiser<
 // t = 1..T-1 (independently per image): sum ~ (T - 1) mean_k L_{t_k}, unbiased. L_0 and L_T
 // are exact. Costs K + 1 model calls per image instead of T.
 template <class T>
-BoundTerms estimate_bpd(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, const Tensor<T>& x0,
+BoundTerms estimate_bpd(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, const Tensor<T>& x0,
                         int64_t K, Rng& rng) {
     NoGradGuard no_grad;
     const int64_t B = x0.size(0), T_steps = s.num_steps();

@@ -25,6 +25,15 @@
 DDPMKIT_BEGIN_NAMESPACE
 namespace diffusion {
 
+// Keeps a parameter out of template argument deduction: T comes from the tensors, so a
+// lambda converts to the std::function parameter.
+template <class U>
+struct NoDeduceImpl {
+    using type = U;
+};
+template <class U>
+using NoDeduce = typename NoDeduceImpl<U>::type;
+
 // The network, or any function: x_t [B, ...] and the timestep of each example -> model output.
 template <class T>
 using Denoiser = std::function<Tensor<T>(const Tensor<T>& x, const Tensor<int64_t>& t)>;
@@ -77,7 +86,7 @@ inline std::vector<int64_t> timestep_grid(const Schedule& s, int64_t steps, Spac
 
 namespace detail {
 template <class T>
-PMeanVariance<T> predict(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, const Tensor<T>& x, int64_t t,
+PMeanVariance<T> predict(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, const Tensor<T>& x, int64_t t,
                          bool clip_x0) {
     NoGradGuard no_grad;
     const Tensor<int64_t> ts(Shape{x.size(0)}, t);
@@ -111,7 +120,7 @@ inline void check_grid(const std::vector<int64_t>& grid, int64_t T) {
 // One ancestral step (Ho et al. 2020, Algorithm 2, line 4):
 // x_{t-1} = mu_theta(x_t, t) + sigma_t z, z ~ N(0, I); at t = 0 the mean alone.
 template <class T>
-Tensor<T> ddpm_step(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, const Tensor<T>& x, int64_t t,
+Tensor<T> ddpm_step(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, const Tensor<T>& x, int64_t t,
                     Rng& rng, bool clip_x0) {
     const PMeanVariance<T> pm = detail::predict(s, p, model, x, t, clip_x0);
     if (t == 0) return pm.mean.value().clone();
@@ -121,8 +130,8 @@ Tensor<T> ddpm_step(const Schedule& s, const Parametrization& p, const Denoiser<
 
 // Ancestral sampling over all T steps (Ho et al. 2020, Algorithm 2).
 template <class T>
-Tensor<T> ddpm_sample(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, Tensor<T> x, Rng& rng,
-                      bool clip_x0 = true, const StepCallback<T>& on_step = {}) {
+Tensor<T> ddpm_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x, Rng& rng,
+                      bool clip_x0 = true, const NoDeduce<StepCallback<T>>& on_step = {}) {
     for (int64_t t = s.num_steps() - 1, step = 0; t >= 0; --t, ++step) {
         x = ddpm_step(s, p, model, x, t, rng, clip_x0);
         if (on_step) on_step(step, t, x);
@@ -135,9 +144,9 @@ Tensor<T> ddpm_sample(const Schedule& s, const Parametrization& p, const Denoise
 // sigma = eta sqrt((1 - a_prev) / (1 - a)) sqrt(1 - a / a_prev); eta = 0 is deterministic,
 // eta = 1 is ancestral sampling on the grid. After t = 0: x_0 = x0_hat.
 template <class T>
-Tensor<T> ddim_sample(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, Tensor<T> x,
+Tensor<T> ddim_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
                       const std::vector<int64_t>& grid, double eta, Rng& rng, bool clip_x0 = true,
-                      const StepCallback<T>& on_step = {}) {
+                      const NoDeduce<StepCallback<T>>& on_step = {}) {
     detail::check_grid(grid, s.num_steps());
     for (size_t i = 0; i < grid.size(); ++i) {
         const int64_t t = grid[i];
@@ -161,8 +170,8 @@ Tensor<T> ddim_sample(const Schedule& s, const Parametrization& p, const Denoise
 // x_next = (sigma_next / sigma) x - alpha_next (e^-h - 1) D, D = x0_hat corrected by the
 // previous step's x0_hat: D = (1 + 1/(2r)) x0_hat - x0_prev / (2r), r = h_prev / h.
 template <class T>
-Tensor<T> dpm_solver_pp_2m_sample(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, Tensor<T> x,
-                                  const std::vector<int64_t>& grid, bool clip_x0 = true, const StepCallback<T>& on_step = {}) {
+Tensor<T> dpm_solver_pp_2m_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
+                                  const std::vector<int64_t>& grid, bool clip_x0 = true, const NoDeduce<StepCallback<T>>& on_step = {}) {
     detail::check_grid(grid, s.num_steps());
     auto alpha = [&](int64_t t) { return std::sqrt(s.alphas_cumprod[static_cast<size_t>(t)]); };
     auto sigma = [&](int64_t t) { return std::sqrt(1.0 - s.alphas_cumprod[static_cast<size_t>(t)]); };
@@ -195,8 +204,8 @@ namespace detail {
 // Karras et al. 2022 in the variables of the VP process: sigma = sqrt(1/alpha_bar - 1),
 // x_tilde = x / sqrt(alpha_bar); dx_tilde / dsigma = eps_hat (the probability-flow ODE).
 template <class T>
-Tensor<T> karras_ode(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, Tensor<T> x,
-                     const std::vector<int64_t>& grid, bool heun, const StepCallback<T>& on_step) {
+Tensor<T> karras_ode(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
+                     const std::vector<int64_t>& grid, bool heun, const NoDeduce<StepCallback<T>>& on_step) {
     check_grid(grid, s.num_steps());
     auto sqrt_a = [&](int64_t t) { return std::sqrt(s.alphas_cumprod[static_cast<size_t>(t)]); };
     auto sigma = [&](int64_t t) { return std::sqrt(1.0 / s.alphas_cumprod[static_cast<size_t>(t)] - 1.0); };
@@ -227,15 +236,15 @@ Tensor<T> karras_ode(const Schedule& s, const Parametrization& p, const Denoiser
 
 // Euler's method on the probability-flow ODE (Karras et al. 2022, Algorithm 1, first order).
 template <class T>
-Tensor<T> euler_sample(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, Tensor<T> x,
-                       const std::vector<int64_t>& grid, const StepCallback<T>& on_step = {}) {
+Tensor<T> euler_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
+                       const std::vector<int64_t>& grid, const NoDeduce<StepCallback<T>>& on_step = {}) {
     return detail::karras_ode(s, p, model, std::move(x), grid, false, on_step);
 }
 
 // Heun's method (Karras et al. 2022, Algorithm 1): Euler, then the trapezoid correction.
 template <class T>
-Tensor<T> heun_sample(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, Tensor<T> x,
-                      const std::vector<int64_t>& grid, const StepCallback<T>& on_step = {}) {
+Tensor<T> heun_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
+                      const std::vector<int64_t>& grid, const NoDeduce<StepCallback<T>>& on_step = {}) {
     return detail::karras_ode(s, p, model, std::move(x), grid, true, on_step);
 }
 
@@ -244,9 +253,9 @@ Tensor<T> heun_sample(const Schedule& s, const Parametrization& p, const Denoise
 // score = -eps_hat / sqrt(1 - alpha_bar), e = 2 alpha (r |z| / |score|)^2 with the norms
 // averaged over the batch.
 template <class T>
-Tensor<T> predictor_corrector_sample(const Schedule& s, const Parametrization& p, const Denoiser<T>& model, Tensor<T> x,
+Tensor<T> predictor_corrector_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
                                      Rng& rng, int64_t corrector_steps = 1, double snr = 0.16, bool clip_x0 = true,
-                                     const StepCallback<T>& on_step = {}) {
+                                     const NoDeduce<StepCallback<T>>& on_step = {}) {
     const int64_t B = x.size(0), D = x.numel() / B;
     for (int64_t t = s.num_steps() - 1, step = 0; t >= 0; --t, ++step) {
         x = ddpm_step(s, p, model, x, t, rng, clip_x0);

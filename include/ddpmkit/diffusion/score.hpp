@@ -12,6 +12,7 @@
 #include "ddpmkit/autograd/ops.hpp"
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/diffusion/losses.hpp"
+#include "ddpmkit/diffusion/samplers.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace diffusion {
@@ -50,9 +51,9 @@ Var<T> perturb(const Var<T>& x, const Var<T>& z, const std::vector<double>& sigm
 // the final denoising step x += sigma_L^2 s(x, sigma_L) (Song & Ermon 2020, sec. 3.4,
 // Tweedie's formula), which returns the mean without adding noise.
 template <class T>
-Tensor<T> annealed_langevin_sample(const std::vector<double>& sigmas, const ScoreModel<T>& model, Tensor<T> x, Rng& rng,
+Tensor<T> annealed_langevin_sample(const std::vector<double>& sigmas, const NoDeduce<ScoreModel<T>>& model, Tensor<T> x, Rng& rng,
                                    int64_t steps, double eps, bool denoise = true,
-                                   const std::function<void(int64_t level, const Tensor<T>& x)>& on_level = {}) {
+                                   const NoDeduce<std::function<void(int64_t level, const Tensor<T>& x)>>& on_level = {}) {
     const double last = sigmas.back() * sigmas.back();
     const int64_t B = x.size(0);
     for (size_t i = 0; i < sigmas.size(); ++i) {

@@ -75,6 +75,9 @@ public:
         std::fflush(out_);
     }
 
+    // A run bounded by time learns its number of steps as it goes.
+    void set_total(int64_t total) { total_ = total; }
+
     // Ends an in-place line with a newline (called at step == total and by the destructor).
     void finish() {
         if (!open_line_) return;

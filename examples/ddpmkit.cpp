@@ -1,0 +1,404 @@
+// ddpmkit — the command-line program: train a DDPM on a data set, sample from it, measure
+// its bits/dim, and inspect safetensors files. `ddpmkit COMMAND --help` explains each.
+#define DDPMKIT_STB_IMPLEMENTATION  // this program compiles stb_image_write (see io/image.hpp)
+#include <ddpmkit/ddpmkit.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+using namespace ddpmkit;
+
+namespace {
+
+// A bad flag or value: the program prints it with a pointer to --help and exits 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// --name value / --name=value flags with defaults; switches take no value.
+class Flags {
+public:
+    struct Spec {
+        std::string name, value_name, help, default_value;
+    };
+    Flags(std::string command, std::string summary, std::vector<Spec> specs)
+        : command_(std::move(command)), summary_(std::move(summary)), specs_(std::move(specs)) {
+        for (const Spec& s : specs_)
+            if (!s.value_name.empty()) values_[s.name] = s.default_value;
+    }
+    // Returns false when --help was asked for (the usage is printed).
+    bool parse(int argc, char** argv, std::vector<std::string>* positional = nullptr) {
+        for (int i = 0; i < argc; ++i) {
+            std::string arg = argv[i];
+            if (arg == "--help" || arg == "-h") {
+                std::printf("%s", usage().c_str());
+                return false;
+            }
+            if (arg.rfind("--", 0) != 0) {
+                if (!positional) throw UsageError("unexpected argument \"" + arg + "\"");
+                positional->push_back(arg);
+                continue;
+            }
+            std::string name = arg.substr(2), value;
+            const size_t eq = name.find('=');
+            const bool inline_value = eq != std::string::npos;
+            if (inline_value) value = name.substr(eq + 1), name = name.substr(0, eq);
+            const Spec* spec = find(name);
+            if (!spec) throw UsageError("unknown flag --" + name);
+            if (spec->value_name.empty()) {  // a switch
+                if (inline_value) throw UsageError("--" + name + " takes no value");
+                switches_[name] = true;
+                continue;
+            }
+            if (!inline_value) {
+                if (i + 1 >= argc) throw UsageError("--" + name + " needs a value (" + spec->value_name + ")");
+                value = argv[++i];
+            }
+            values_[name] = value;
+            given_[name] = true;
+        }
+        return true;
+    }
+    std::string str(const std::string& name) const { return values_.at(name); }
+    bool given(const std::string& name) const { return given_.count(name) != 0; }
+    bool on(const std::string& name) const { return switches_.count(name) != 0; }
+    int64_t integer(const std::string& name) const {
+        const std::string v = str(name);
+        size_t used = 0;
+        int64_t out = 0;
+        try {
+            out = std::stoll(v, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (v.empty() || used != v.size()) throw UsageError("--" + name + " takes a whole number, not \"" + v + "\"");
+        return out;
+    }
+    double number(const std::string& name) const {
+        const std::string v = str(name);
+        size_t used = 0;
+        double out = 0;
+        try {
+            out = std::stod(v, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (v.empty() || used != v.size() || !std::isfinite(out)) throw UsageError("--" + name + " takes a number, not \"" + v + "\"");
+        return out;
+    }
+    std::string usage() const {
+        std::string u = "usage: ddpmkit " + command_ + " [flags]\n\n" + summary_ + "\n\nflags:\n";
+        for (const Spec& s : specs_) {
+            std::string left = "  --" + s.name + (s.value_name.empty() ? "" : " " + s.value_name);
+            left.resize(std::max<size_t>(left.size() + 2, 28), ' ');
+            u += left + s.help + (s.default_value.empty() ? "" : " (default " + s.default_value + ")") + "\n";
+        }
+        return u + "  --help                    this text\n";
+    }
+
+private:
+    const Spec* find(const std::string& name) const {
+        for (const Spec& s : specs_)
+            if (s.name == name) return &s;
+        return nullptr;
+    }
+    std::string command_, summary_;
+    std::vector<Spec> specs_;
+    std::map<std::string, std::string> values_;
+    std::map<std::string, bool> given_, switches_;
+};
+
+diffusion::Spacing parse_spacing(const std::string& s) {
+    if (s == "uniform") return diffusion::Spacing::Uniform;
+    if (s == "quadratic") return diffusion::Spacing::Quadratic;
+    if (s == "karras") return diffusion::Spacing::Karras;
+    throw UsageError("--spacing is uniform, quadratic or karras, not \"" + s + "\"");
+}
+
+// The data set by name; Fashion-MNIST falls back to the embedded shapes, saying so.
+ImageDataset load_data(const std::string& name, const std::string& dir, bool train) {
+    if (name == "fashion-mnist") {
+        DatasetChoice choice = load_fashion_mnist_or_embedded(dir.empty() ? kDefaultFashionMnistDir : dir, train);
+        if (choice.embedded) std::fprintf(stderr, "%s\n", choice.message.c_str());
+        return std::move(choice.data);
+    }
+    if (name == "mnist") return load_mnist(dir, train);
+    if (name == "cifar10") return load_cifar10(dir, train);
+    if (name == "shapes") return make_shapes_dataset(train ? 60000 : 10000, train ? 0 : 1);
+    throw UsageError("--data is fashion-mnist, mnist, cifar10 or shapes, not \"" + name + "\"");
+}
+
+void handle_stop_signal(int) { train::stop_requested() = true; }
+
+// ---- train ----
+
+int cmd_train(int argc, char** argv) {
+    Flags f("train", "Trains a DDPM (Ho et al. 2020, Algorithm 1) and writes checkpoints, a CSV log, sample grids,\n"
+                     "and at the end samples.png, chain.png (the reverse chain x_T -> x_0) and loss.png.\n"
+                     "Ctrl-C stops after the current step and writes a checkpoint; --resume continues it exactly.",
+            {{"data", "NAME", "fashion-mnist, mnist, cifar10 or shapes (embedded)", "fashion-mnist"},
+             {"data-dir", "DIR", "folder of the data set's files", ""},
+             {"out", "DIR", "output folder", "runs/fashion-mnist"},
+             {"minutes", "M", "training time of this run (0: no limit)", "10"},
+             {"steps", "N", "stop at this step (0: no limit)", "0"},
+             {"size", "NAME", "small (ch 16, 0.41M parameters) or reference (ch 32, 1.62M)", "small"},
+             {"ch", "N", "base channels (overrides --size)", ""},
+             {"loss", "NAME", "simple, hybrid or kl", "simple"},
+             {"output", "NAME", "what the model predicts: eps, x0 or v", "eps"},
+             {"variance", "NAME", "large (beta_t), small (beta tilde_t) or learned", "large"},
+             {"schedule", "NAME", "linear, cosine or sigmoid", "linear"},
+             {"timesteps", "T", "diffusion steps", "1000"},
+             {"min-snr", "GAMMA", "min-SNR-gamma loss weighting (0: off)", "0"},
+             {"batch", "B", "batch size", "64"},
+             {"lr", "LR", "Adam learning rate", "1e-3"},
+             {"warmup", "N", "linear learning-rate warmup steps", "200"},
+             {"ema", "DECAY", "EMA decay of the weights used for sampling", "0.995"},
+             {"seed", "S", "random seed", "0"},
+             {"threads", "N", "OpenMP threads (0: all)", "0"},
+             {"flip", "", "random horizontal flips", ""},
+             {"sample-every", "N", "sample grid every N steps (0: only at the end)", "1000"},
+             {"checkpoint-every", "N", "checkpoint every N steps (and every 2 minutes)", "500"},
+             {"resume", "", "continue from the checkpoint in --out", ""},
+             {"no-pictures", "", "skip the pictures at the end", ""}});
+    if (!f.parse(argc, argv)) return 0;
+    if (f.integer("threads") > 0) set_num_threads(static_cast<int>(f.integer("threads")));
+    ImageDataset data = load_data(f.str("data"), f.str("data-dir"), true);
+    train::TrainConfig c;
+    const std::string out = f.str("out");
+    if (f.on("resume")) {
+        c = train::TrainConfig::from_metadata(safetensors::File::read(out + "/checkpoint.safetensors").metadata());
+    } else {
+        if (f.str("size") == "reference") c.model = nn::UNetConfig{};
+        else if (f.str("size") != "small") throw UsageError("--size is small or reference, not \"" + f.str("size") + "\"");
+        if (f.given("ch")) c.model.ch = f.integer("ch");
+        c.model.in_ch = data.images.size(1);
+        c.model.res = data.images.size(2);
+        c.model.attn = {c.model.res / 4};  // the lowest resolution, as 7 for 28x28
+        c.loss = train::TrainConfig::parse_loss(f.str("loss"));
+        c.param.output = train::TrainConfig::parse_output(f.str("output"));
+        c.param.variance = train::TrainConfig::parse_variance(f.str("variance"));
+        c.model.out_ch = c.param.channel_factor() * c.model.in_ch;
+        c.schedule = f.str("schedule");
+        c.timesteps = f.integer("timesteps");
+        c.min_snr_gamma = f.number("min-snr");
+        c.batch = f.integer("batch");
+        c.lr = f.number("lr");
+        c.warmup = f.integer("warmup");
+        c.ema_decay = f.number("ema");
+        c.seed = static_cast<uint64_t>(f.integer("seed"));
+        c.flip = f.on("flip");
+    }
+    c.minutes = f.number("minutes");
+    c.steps = f.integer("steps");
+    c.sample_every = f.integer("sample-every");
+    c.checkpoint_every = std::max<int64_t>(1, f.integer("checkpoint-every"));
+    if (c.minutes <= 0 && c.steps <= 0) throw UsageError("give --minutes or --steps (or both)");
+
+    train::Trainer trainer(c, std::move(data), out);
+    if (f.on("resume")) trainer.resume();
+    std::printf("training a %lld-parameter U-Net on %s, %s, %s loss; output in %s/\n",
+                static_cast<long long>(trainer.model().num_parameters()), f.str("data").c_str(),
+                (trainer.step() > 0 ? "resuming at step " + std::to_string(trainer.step()) : std::string("from scratch")).c_str(),
+                train::TrainConfig::loss_name(c.loss).c_str(), out.c_str());
+    std::signal(SIGINT, handle_stop_signal);
+    std::signal(SIGTERM, handle_stop_signal);
+    try {
+        trainer.run();
+    } catch (const train::TrainingDiverged& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
+    }
+    std::printf("step %lld: checkpoint %s\n", static_cast<long long>(trainer.step()), trainer.checkpoint_path().c_str());
+    if (f.on("no-pictures")) return 0;
+
+    // The pictures: samples, the reverse chain of a few samples, the loss curve.
+    trainer.write_sample_grid(out + "/samples.png");
+    train::LoadedModel m = train::load_checkpoint(trainer.checkpoint_path());
+    Rng rng(c.seed + 777);
+    std::vector<TensorF> frames;
+    const TensorF xT = TensorF::randn({8, c.model.in_ch, c.model.res, c.model.res}, rng);
+    frames.push_back(xT);
+    diffusion::ddim_sample(m.schedule, m.config.param, train::denoiser(*m.model), xT,
+                           diffusion::timestep_grid(m.schedule, 50, diffusion::Spacing::Uniform), 0.0, rng, true,
+                           [&](int64_t step, int64_t, const TensorF& x) {
+                               if (step % 5 == 4) frames.push_back(x.clone());
+                           });
+    write_png(out + "/chain.png", make_strip(frames));
+    std::vector<double> steps, losses;
+    for (const auto& [s, l] : trainer.loss_history()) steps.push_back(s), losses.push_back(l);
+    ChartOptions chart;
+    chart.title = "training loss (" + train::TrainConfig::loss_name(c.loss) + ")";
+    chart.log_y = true;
+    chart.smoothing = 0.9;
+    write_png(out + "/loss.png", plot_line_chart(steps, losses, chart));
+    std::printf("wrote %s/samples.png (64 samples, DDIM 50 steps, EMA weights)\n"
+                "      %s/chain.png (the reverse chain x_T -> x_0 of 8 samples)\n"
+                "      %s/loss.png (the loss curve; every step in %s/log.csv)\n",
+                out.c_str(), out.c_str(), out.c_str(), out.c_str());
+    return 0;
+}
+
+// ---- sample ----
+
+int cmd_sample(int argc, char** argv) {
+    Flags f("sample", "Samples from a checkpoint and writes a PNG grid (and, with --raw, the samples as safetensors).",
+            {{"checkpoint", "FILE", "checkpoint written by ddpmkit train", ""},
+             {"sampler", "NAME", "ddim, ddpm (ancestral, all T steps), dpm (DPM-Solver++ 2M), euler, heun or pc", "ddim"},
+             {"steps", "N", "grid size (model calls; heun calls 2N-1; ddpm and pc use every step)", "50"},
+             {"spacing", "NAME", "uniform, quadratic or karras", "uniform"},
+             {"eta", "ETA", "DDIM noise (0: deterministic, 1: ancestral)", "0"},
+             {"n", "N", "number of samples", "64"},
+             {"batch", "B", "samples per batch", "64"},
+             {"seed", "S", "random seed", "0"},
+             {"out", "FILE", "PNG grid", "samples.png"},
+             {"raw", "FILE", "also write the samples [N, C, H, W] in [-1, 1] as safetensors", ""},
+             {"live-weights", "", "sample with the live weights instead of the EMA", ""}});
+    if (!f.parse(argc, argv)) return 0;
+    if (f.str("checkpoint").empty()) throw UsageError("--checkpoint FILE is required");
+    const train::LoadedModel m = train::load_checkpoint(f.str("checkpoint"), !f.on("live-weights"));
+    const std::string sampler = f.str("sampler");
+    const int64_t n = f.integer("n"), batch = std::min(n, f.integer("batch")), steps = f.integer("steps");
+    if (n < 1 || batch < 1) throw UsageError("--n and --batch must be positive");
+    const std::vector<int64_t> grid =
+        sampler == "ddpm" || sampler == "pc" ? std::vector<int64_t>{} : diffusion::timestep_grid(m.schedule, steps, parse_spacing(f.str("spacing")));
+    const diffusion::Denoiser<float> model = train::denoiser(*m.model);
+    Rng rng(static_cast<uint64_t>(f.integer("seed")));
+    const nn::UNetConfig& mc = m.config.model;
+    TensorF all({n, mc.in_ch, mc.res, mc.res});
+    ProgressLine progress(n);
+    for (int64_t done = 0; done < n; done += batch) {
+        const int64_t b = std::min(batch, n - done);
+        const TensorF xT = TensorF::randn({b, mc.in_ch, mc.res, mc.res}, rng);
+        TensorF x;
+        if (sampler == "ddim") x = diffusion::ddim_sample(m.schedule, m.config.param, model, xT, grid, f.number("eta"), rng);
+        else if (sampler == "ddpm") x = diffusion::ddpm_sample(m.schedule, m.config.param, model, xT, rng);
+        else if (sampler == "dpm") x = diffusion::dpm_solver_pp_2m_sample(m.schedule, m.config.param, model, xT, grid);
+        else if (sampler == "euler") x = diffusion::euler_sample(m.schedule, m.config.param, model, xT, grid);
+        else if (sampler == "heun") x = diffusion::heun_sample(m.schedule, m.config.param, model, xT, grid);
+        else if (sampler == "pc") x = diffusion::predictor_corrector_sample(m.schedule, m.config.param, model, xT, rng);
+        else throw UsageError("--sampler is ddim, ddpm, dpm, euler, heun or pc, not \"" + sampler + "\"");
+        std::copy(x.data(), x.data() + x.numel(), all.data() + done * x.numel() / b);
+        progress.update(done + b);
+    }
+    write_grid_png(f.str("out"), all);
+    std::printf("wrote %s (%lld samples, %s, step %lld of training)\n", f.str("out").c_str(), static_cast<long long>(n),
+                sampler.c_str(), static_cast<long long>(m.step));
+    if (!f.str("raw").empty()) {
+        safetensors::Writer w;
+        w.add("samples", all);
+        w.write(f.str("raw"));
+        std::printf("wrote %s\n", f.str("raw").c_str());
+    }
+    return 0;
+}
+
+// ---- nll ----
+
+int cmd_nll(int argc, char** argv) {
+    Flags f("nll", "Test-set negative log-likelihood bound in bits/dim (Ho et al. 2020, eq. 5), per term:\n"
+                   "L_0 (decoder), L_1 + ... + L_{T-1} (the KL terms) and L_T (prior). The exact bound costs T model\n"
+                   "calls per image; --timesteps K estimates the KL sum from K random terms per image (unbiased).",
+            {{"checkpoint", "FILE", "checkpoint written by ddpmkit train", ""},
+             {"data", "NAME", "data set (its test split)", "fashion-mnist"},
+             {"data-dir", "DIR", "folder of the data set's files", ""},
+             {"images", "N", "test images to evaluate (the first N)", "100"},
+             {"timesteps", "K", "KL terms per image (0: all T-1, exact)", "0"},
+             {"batch", "B", "images per batch", "50"},
+             {"seed", "S", "random seed", "0"},
+             {"live-weights", "", "use the live weights instead of the EMA", ""}});
+    if (!f.parse(argc, argv)) return 0;
+    if (f.str("checkpoint").empty()) throw UsageError("--checkpoint FILE is required");
+    const train::LoadedModel m = train::load_checkpoint(f.str("checkpoint"), !f.on("live-weights"));
+    const ImageDataset test = load_data(f.str("data"), f.str("data-dir"), false);
+    const int64_t n = std::min(f.integer("images"), test.size()), batch = f.integer("batch"), K = f.integer("timesteps");
+    if (n < 2 || batch < 1 || K < 0) throw UsageError("--images must be at least 2, --batch positive, --timesteps >= 0");
+    Rng rng(static_cast<uint64_t>(f.integer("seed")));
+    diffusion::BoundTerms all;
+    ProgressLine progress(n);
+    for (int64_t done = 0; done < n; done += batch) {
+        const TensorF x0 = test.images.slice(done, std::min(n, done + batch)).clone();
+        const diffusion::BoundTerms b = K == 0 ? diffusion::calc_bpd(m.schedule, m.config.param, train::denoiser(*m.model), x0, rng)
+                                               : diffusion::estimate_bpd(m.schedule, m.config.param, train::denoiser(*m.model), x0, K, rng);
+        all.decoder.insert(all.decoder.end(), b.decoder.begin(), b.decoder.end());
+        all.kl.insert(all.kl.end(), b.kl.begin(), b.kl.end());
+        all.prior.insert(all.prior.end(), b.prior.begin(), b.prior.end());
+        all.total.insert(all.total.end(), b.total.begin(), b.total.end());
+        progress.update(done + x0.size(0));
+    }
+    auto mean_se = [](const std::vector<double>& v) {
+        const double mean = std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
+        double ss = 0;
+        for (double x : v) ss += (x - mean) * (x - mean);
+        return std::make_pair(mean, std::sqrt(ss / double(v.size() - 1) / double(v.size())));
+    };
+    std::printf("%s, %lld test images, %s, step %lld:\n", f.str("checkpoint").c_str(), static_cast<long long>(n),
+                K == 0 ? "exact bound (all T terms)" : ("estimate from " + std::to_string(K) + " KL terms per image").c_str(),
+                static_cast<long long>(m.step));
+    const std::pair<const char*, const std::vector<double>*> rows[] = {
+        {"L_0 (decoder)", &all.decoder}, {"L_1..L_{T-1} (KL)", &all.kl}, {"L_T (prior)", &all.prior}, {"total", &all.total}};
+    for (const auto& [name, v] : rows) {
+        const auto [mean, se] = mean_se(*v);
+        std::printf("  %-20s %8.4f bits/dim  +- %.4f (standard error)\n", name, mean, se);
+    }
+    return 0;
+}
+
+// ---- inspect ----
+
+int cmd_inspect(int argc, char** argv) {
+    Flags f("inspect", "Lists the tensors of a safetensors file (name, dtype, shape) and its metadata.", {});
+    std::vector<std::string> files;
+    if (!f.parse(argc, argv, &files)) return 0;
+    if (files.size() != 1) throw UsageError("give exactly one FILE");
+    const safetensors::File file = safetensors::File::read(files[0]);
+    int64_t elements = 0;
+    for (const std::string& name : file.names()) {
+        const safetensors::TensorInfo& t = file.info(name);
+        std::printf("%-48s %-4s %s\n", name.c_str(), safetensors::dtype_name(t.dtype), t.shape.str().c_str());
+        elements += t.shape.numel();
+    }
+    std::printf("%zu tensors, %lld elements\n", file.names().size(), static_cast<long long>(elements));
+    for (const auto& [key, value] : file.metadata()) std::printf("  %s = %s\n", key.c_str(), value.c_str());
+    return 0;
+}
+
+const char* kUsage =
+    "usage: ddpmkit COMMAND [flags]   (ddpmkit COMMAND --help for its flags)\n\n"
+    "commands:\n"
+    "  train     train a DDPM and write checkpoints, samples and the loss curve\n"
+    "  sample    sample from a checkpoint with ddim, ddpm, dpm, euler, heun or pc\n"
+    "  nll       test-set bits/dim: the variational bound, term by term\n"
+    "  inspect   list the tensors of a safetensors file\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+        std::printf("%s", kUsage);
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string command = argv[1];
+    const std::map<std::string, int (*)(int, char**)> commands = {
+        {"train", cmd_train}, {"sample", cmd_sample}, {"nll", cmd_nll}, {"inspect", cmd_inspect}};
+    const auto it = commands.find(command);
+    if (it == commands.end()) {
+        std::fprintf(stderr, "ddpmkit: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
+        return 2;
+    }
+    try {
+        return it->second(argc - 2, argv + 2);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "ddpmkit %s: %s (see ddpmkit %s --help)\n", command.c_str(), e.what(), command.c_str());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ddpmkit %s: %s\n", command.c_str(), e.what());
+        return 1;
+    }
+}

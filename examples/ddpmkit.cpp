@@ -345,7 +345,7 @@ int cmd_nll(int argc, char** argv) {
         {"L_0 (decoder)", &all.decoder}, {"L_1..L_{T-1} (KL)", &all.kl}, {"L_T (prior)", &all.prior}, {"total", &all.total}};
     for (const auto& [name, v] : rows) {
         const auto [mean, se] = mean_se(*v);
-        std::printf("  %-20s %8.4f bits/dim  +- %.4f (standard error)\n", name, mean, se);
+        std::printf("  %-20s %9.5g bits/dim  +- %.2g (standard error)\n", name, mean, se);
     }
     return 0;
 }

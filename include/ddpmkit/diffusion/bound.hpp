@@ -21,15 +21,31 @@ struct BoundTerms {
     std::vector<double> kl;       // sum of the KL terms L_1 .. L_{T-1}
     std::vector<double> prior;    // L_T = KL(q(x_T | x_0) || N(0, I))
     std::vector<double> total;    // their sum: the bound on -log p(x_0)
+
+    static BoundTerms zeros(int64_t images) {
+        const std::vector<double> z(static_cast<size_t>(images));
+        return {z, z, z, z};
+    }
 };
+
+namespace detail {
+// Fills in L_T and the totals once the other terms are summed.
+template <class T>
+void add_prior_and_total(const Schedule& s, const Var<T>& x0, BoundTerms& r) {
+    const Var<T> prior = prior_bpd(s, x0);
+    for (size_t i = 0; i < r.total.size(); ++i) {
+        r.prior[i] = prior.value().data()[i];
+        r.total[i] = r.decoder[i] + r.kl[i] + r.prior[i];
+    }
+}
+}  // namespace detail
 
 // All T terms for each image of x0 [B, ...] (data on the 8-bit grid in [-1, 1]).
 template <class T>
 BoundTerms calc_bpd(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, const Tensor<T>& x0, Rng& rng) {
     NoGradGuard no_grad;
     const int64_t B = x0.size(0);
-    BoundTerms r{std::vector<double>(static_cast<size_t>(B)), std::vector<double>(static_cast<size_t>(B)),
-                 std::vector<double>(static_cast<size_t>(B)), std::vector<double>(static_cast<size_t>(B))};
+    BoundTerms r = BoundTerms::zeros(B);
     const Var<T> x(x0);
     for (int64_t t = s.num_steps() - 1; t >= 0; --t) {
         const Tensor<int64_t> ts(Shape{B}, t);
@@ -37,12 +53,7 @@ BoundTerms calc_bpd(const Schedule& s, const Parametrization& p, const NoDeduce<
         const Var<T> vb = vb_terms_bpd(s, p, Var<T>(model(xt.value(), ts)), x, xt, ts);
         for (int64_t b = 0; b < B; ++b) (t == 0 ? r.decoder : r.kl)[static_cast<size_t>(b)] += vb.value().data()[b];
     }
-    const Var<T> prior = prior_bpd(s, x);
-    for (int64_t b = 0; b < B; ++b) {
-        const size_t i = static_cast<size_t>(b);
-        r.prior[i] = prior.value().data()[b];
-        r.total[i] = r.decoder[i] + r.kl[i] + r.prior[i];
-    }
+    detail::add_prior_and_total(s, x, r);
     return r;
 }
 
@@ -54,8 +65,7 @@ BoundTerms estimate_bpd(const Schedule& s, const Parametrization& p, const NoDed
                         int64_t K, Rng& rng) {
     NoGradGuard no_grad;
     const int64_t B = x0.size(0), T_steps = s.num_steps();
-    BoundTerms r{std::vector<double>(static_cast<size_t>(B)), std::vector<double>(static_cast<size_t>(B)),
-                 std::vector<double>(static_cast<size_t>(B)), std::vector<double>(static_cast<size_t>(B))};
+    BoundTerms r = BoundTerms::zeros(B);
     const Var<T> x(x0);
     for (int64_t k = 0; k <= K; ++k) {  // k = K: the decoder term
         Tensor<int64_t> ts({B});
@@ -70,12 +80,7 @@ BoundTerms estimate_bpd(const Schedule& s, const Parametrization& p, const NoDed
                 r.kl[static_cast<size_t>(b)] += v * double(T_steps - 1) / double(K);
         }
     }
-    const Var<T> prior = prior_bpd(s, x);
-    for (int64_t b = 0; b < B; ++b) {
-        const size_t i = static_cast<size_t>(b);
-        r.prior[i] = prior.value().data()[b];
-        r.total[i] = r.decoder[i] + r.kl[i] + r.prior[i];
-    }
+    detail::add_prior_and_total(s, x, r);
     return r;
 }
 

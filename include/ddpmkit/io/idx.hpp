@@ -22,6 +22,7 @@
 #include <zlib.h>
 
 #include "ddpmkit/config.hpp"
+#include "ddpmkit/io/file.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 
@@ -97,24 +98,7 @@ inline std::vector<uint8_t> gunzip(const std::vector<uint8_t>& in, const std::st
 // A name ending in ".gz" must hold gzip data. Throws std::system_error when the file cannot
 // be opened or read, DataFormatError for bad gzip data.
 inline std::vector<uint8_t> read_file_bytes(const std::string& path) {
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> fp(std::fopen(path.c_str(), "rb"), &std::fclose);
-    if (!fp) {
-        const int err = errno;  // before the message is built
-        throw std::system_error(err, std::generic_category(), "cannot open " + path);
-    }
-    std::vector<uint8_t> bytes;
-    const size_t chunk = size_t(1) << 20;
-    for (;;) {
-        const size_t old = bytes.size();
-        bytes.resize(old + chunk);
-        const size_t got = std::fread(bytes.data() + old, 1, chunk, fp.get());
-        bytes.resize(old + got);
-        if (got < chunk) break;
-    }
-    if (std::ferror(fp.get())) {
-        const int err = errno;
-        throw std::system_error(err, std::generic_category(), "cannot read " + path);
-    }
+    std::vector<uint8_t> bytes = read_whole_file(path);
     if (idx_detail::has_gzip_magic(bytes)) return idx_detail::gunzip(bytes, path);
     if (idx_detail::ends_with(path, ".gz"))
         throw DataFormatError(path +

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ddpmkit/config.hpp"
+#include "ddpmkit/io/file.hpp"
 #include "ddpmkit/core/shape.hpp"
 #include "ddpmkit/core/tensor.hpp"
 #include "ddpmkit/io/json.hpp"
@@ -135,27 +136,7 @@ private:
     std::map<std::string, std::string> metadata_;
 };
 
-inline File File::read(const std::string& path) {
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> fp(std::fopen(path.c_str(), "rb"), &std::fclose);
-    if (!fp) {
-        const int err = errno;  // before the message is built
-        throw std::system_error(err, std::generic_category(), "safetensors: cannot open " + path);
-    }
-    std::vector<uint8_t> bytes;
-    const size_t chunk = size_t(1) << 20;
-    for (;;) {
-        const size_t old = bytes.size();
-        bytes.resize(old + chunk);
-        const size_t got = std::fread(bytes.data() + old, 1, chunk, fp.get());
-        bytes.resize(old + got);
-        if (got < chunk) break;
-    }
-    if (std::ferror(fp.get())) {
-        const int err = errno;
-        throw std::system_error(err, std::generic_category(), "safetensors: cannot read " + path);
-    }
-    return parse(std::move(bytes), path);
-}
+inline File File::read(const std::string& path) { return parse(read_whole_file(path), path); }
 
 inline File File::parse(std::vector<uint8_t> bytes, std::string origin) {
     File f;

@@ -2,6 +2,8 @@
 // its bits/dim, and inspect safetensors files. `ddpmkit COMMAND --help` explains each.
 #define DDPMKIT_STB_IMPLEMENTATION  // this program compiles stb_image_write (see io/image.hpp)
 #include <ddpmkit/ddpmkit.hpp>
+#include <ddpmkit/eval/classifier.hpp>
+#include <ddpmkit/eval/frechet.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -350,6 +352,61 @@ int cmd_nll(int argc, char** argv) {
     return 0;
 }
 
+// ---- classifier ----
+
+int cmd_classifier(int argc, char** argv) {
+    Flags f("classifier", "Trains the small Fashion-MNIST classifier (eval/classifier.hpp) whose 128 features\n"
+                          "`ddpmkit fd` compares samples in, and reports its test accuracy.",
+            {{"data", "NAME", "fashion-mnist, mnist or shapes", "fashion-mnist"},
+             {"data-dir", "DIR", "folder of the data set's files", ""},
+             {"out", "FILE", "where to save it", "classifier.safetensors"},
+             {"epochs", "N", "passes over the training set", "5"},
+             {"seed", "S", "random seed", "0"}});
+    if (!f.parse(argc, argv)) return 0;
+    const ImageDataset train_set = load_data(f.str("data"), f.str("data-dir"), true);
+    const ImageDataset test_set = load_data(f.str("data"), f.str("data-dir"), false);
+    eval::Classifier model(static_cast<uint64_t>(f.integer("seed")));
+    eval::ClassifierTrainOptions options;
+    options.epochs = f.integer("epochs");
+    options.seed = static_cast<uint64_t>(f.integer("seed"));
+    std::unique_ptr<ProgressLine> progress;
+    const double accuracy = eval::train_classifier(model, train_set, test_set, options, [&](const eval::ClassifierProgress& p) {
+        if (!progress) progress = std::make_unique<ProgressLine>(p.total_steps);
+        progress->update(p.step, {{"loss", p.loss}, {"accuracy", p.batch_accuracy}});
+    });
+    progress.reset();
+    eval::save_classifier(model, f.str("out"), {{"test_accuracy", std::to_string(accuracy)}, {"data", f.str("data")}});
+    std::printf("test accuracy %.2f%% on %lld images; wrote %s\n", 100 * accuracy, static_cast<long long>(test_set.size()),
+                f.str("out").c_str());
+    return 0;
+}
+
+// ---- fd ----
+
+int cmd_fd(int argc, char** argv) {
+    Flags f("fd", "Frechet distance (Heusel et al. 2017) between samples and the test set, in the features of\n"
+                  "a classifier trained by `ddpmkit classifier`. Both sets have the same size: the distance\n"
+                  "is biased upwards for small sets, so compare numbers of the same --n only.",
+            {{"classifier", "FILE", "classifier written by ddpmkit classifier", "classifier.safetensors"},
+             {"samples", "FILE", "samples written by ddpmkit sample --raw", ""},
+             {"data", "NAME", "the reference data set (its test split)", "fashion-mnist"},
+             {"data-dir", "DIR", "folder of the data set's files", ""},
+             {"n", "N", "images of each set (the first N samples and test images)", "10000"}});
+    if (!f.parse(argc, argv)) return 0;
+    if (f.str("samples").empty()) throw UsageError("--samples FILE is required (ddpmkit sample --raw FILE writes one)");
+    eval::Classifier model;
+    eval::load_classifier(model, f.str("classifier"));
+    const TensorF samples = safetensors::File::read(f.str("samples")).get<float>("samples");
+    const ImageDataset test = load_data(f.str("data"), f.str("data-dir"), false);
+    const int64_t n = std::min({f.integer("n"), samples.size(0), test.size()});
+    if (n < 2) throw UsageError("need at least 2 images in each set");
+    const TensorF a = eval::classifier_features(model, samples.slice(0, n));
+    const TensorF b = eval::classifier_features(model, test.images.slice(0, n));
+    std::printf("FD %.4f between %lld samples of %s and %lld test images of %s\n", eval::frechet_distance(a, b),
+                static_cast<long long>(n), f.str("samples").c_str(), static_cast<long long>(n), f.str("data").c_str());
+    return 0;
+}
+
 // ---- inspect ----
 
 int cmd_inspect(int argc, char** argv) {
@@ -372,10 +429,12 @@ int cmd_inspect(int argc, char** argv) {
 const char* kUsage =
     "usage: ddpmkit COMMAND [flags]   (ddpmkit COMMAND --help for its flags)\n\n"
     "commands:\n"
-    "  train     train a DDPM and write checkpoints, samples and the loss curve\n"
-    "  sample    sample from a checkpoint with ddim, ddpm, dpm, euler, heun or pc\n"
-    "  nll       test-set bits/dim: the variational bound, term by term\n"
-    "  inspect   list the tensors of a safetensors file\n";
+    "  train       train a DDPM and write checkpoints, samples and the loss curve\n"
+    "  sample      sample from a checkpoint with ddim, ddpm, dpm, euler, heun or pc\n"
+    "  nll         test-set bits/dim: the variational bound, term by term\n"
+    "  classifier  train the Fashion-MNIST classifier whose features fd uses\n"
+    "  fd          Frechet distance between samples and the test set\n"
+    "  inspect     list the tensors of a safetensors file\n";
 
 }  // namespace
 
@@ -386,7 +445,8 @@ int main(int argc, char** argv) {
     }
     const std::string command = argv[1];
     const std::map<std::string, int (*)(int, char**)> commands = {
-        {"train", cmd_train}, {"sample", cmd_sample}, {"nll", cmd_nll}, {"inspect", cmd_inspect}};
+        {"train", cmd_train}, {"sample", cmd_sample},         {"nll", cmd_nll},
+        {"classifier", cmd_classifier}, {"fd", cmd_fd}, {"inspect", cmd_inspect}};
     const auto it = commands.find(command);
     if (it == commands.end()) {
         std::fprintf(stderr, "ddpmkit: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);

@@ -243,3 +243,110 @@ TEST_CASE("kernels: permute and copy_rows move every element to its place") {
     kernels::copy_rows(int64_t(2), int64_t(3), src.data(), int64_t(3), dst.data() + 1, int64_t(6), true);
     CHECK(dst == std::vector<float>{1, 2, 3, 4, 1, 1, 1, 5, 6, 7, 1, 1});
 }
+
+// ---- convolution, GroupNorm (+ SiLU): the fast float paths against ref:: in double ----
+
+namespace {
+struct ConvTestCase {
+    int64_t B, C, H, W, O, k, stride, pad;
+};
+// The U-Net's kinds (3x3 pad 1, 3x3 stride 2, 1x1) and odd ones; batches that split into
+// several chunks of images, with leftovers.
+const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},   {3, 4, 7, 7, 5, 3, 1, 1},   {9, 8, 7, 7, 16, 3, 1, 1},
+                                   {17, 5, 6, 6, 7, 3, 2, 1},  {4, 6, 5, 4, 3, 1, 1, 0},   {10, 16, 3, 3, 9, 1, 1, 0},
+                                   {5, 3, 5, 4, 2, 2, 2, 0},   {3, 2, 4, 5, 3, 3, 1, 0},   {2, 32, 28, 28, 32, 3, 1, 1},
+                                   {11, 24, 7, 7, 13, 3, 1, 1}, {6, 1, 9, 9, 33, 3, 1, 1}, {7, 19, 14, 14, 1, 3, 1, 1}};
+}  // namespace
+
+TEST_CASE("kernels: conv2d forward and backward match the reference") {
+    for (const ConvTestCase& t : kConvCases) {
+        const kernels::ConvGeometry g{t.C, t.H, t.W, t.O, t.k, t.k, t.stride, t.pad};
+        const int64_t P = g.Ho() * g.Wo(), nx = t.B * t.C * t.H * t.W, ny = t.B * t.O * P, nw = t.O * g.K();
+        const std::vector<float> x = random_floats(nx, 1), w = random_floats(nw, 2), b = random_floats(t.O, 3),
+                                 dy = random_floats(ny, 4);
+        std::vector<float> y(static_cast<size_t>(ny)), dx = random_floats(nx, 5), dw = random_floats(nw, 6),
+                           db = random_floats(t.O, 7);
+        std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy), yd(y.size()),
+                            dxd = to_double(dx), dwd = to_double(dw), dbd = to_double(db);
+        y.assign(y.size(), std::numeric_limits<float>::quiet_NaN());  // the forward writes every element
+        kernels::conv2d_forward(x.data(), t.B, w.data(), b.data(), g, y.data());
+        kernels::ref::conv2d_forward(xd.data(), t.B, wd.data(), bd.data(), g, yd.data());
+        kernels::conv2d_backward(x.data(), t.B, w.data(), g, dy.data(), dx.data(), dw.data(), db.data());
+        kernels::ref::conv2d_backward(xd.data(), t.B, wd.data(), g, dyd.data(), dxd.data(), dwd.data(), dbd.data());
+        INFO("B " << t.B << " C " << t.C << " " << t.H << "x" << t.W << " O " << t.O << " k " << t.k << " stride " << t.stride
+                  << " pad " << t.pad);
+        check_close(y.data(), yd.data(), ny, static_cast<double>(g.K()), "conv2d_forward");
+        check_close(dx.data(), dxd.data(), nx, static_cast<double>(t.O * t.k * t.k), "conv2d_backward dx");
+        check_close(dw.data(), dwd.data(), nw, static_cast<double>(t.B * P), "conv2d_backward dw");
+        check_close(db.data(), dbd.data(), t.O, static_cast<double>(t.B * P), "conv2d_backward db");
+    }
+}
+
+TEST_CASE("kernels: conv2d is bitwise the same for 1 and 2 threads") {
+    for (const ConvTestCase& t : {ConvTestCase{64, 16, 7, 7, 16, 3, 1, 1}, ConvTestCase{13, 8, 14, 14, 8, 3, 2, 1},
+                                  ConvTestCase{1, 8, 9, 9, 4, 3, 1, 1}, ConvTestCase{20, 12, 5, 5, 6, 1, 1, 0}}) {
+        const kernels::ConvGeometry g{t.C, t.H, t.W, t.O, t.k, t.k, t.stride, t.pad};
+        const int64_t P = g.Ho() * g.Wo(), nx = t.B * t.C * t.H * t.W, ny = t.B * t.O * P, nw = t.O * g.K();
+        const std::vector<float> x = random_floats(nx, 1), w = random_floats(nw, 2), b = random_floats(t.O, 3),
+                                 dy = random_floats(ny, 4);
+        std::vector<std::vector<float>> out[2];
+        for (int threads : {1, 2}) {
+            set_num_threads(threads);
+            std::vector<float> y(static_cast<size_t>(ny)), dx(static_cast<size_t>(nx)), dw(static_cast<size_t>(nw)),
+                db(static_cast<size_t>(t.O));
+            kernels::conv2d_forward(x.data(), t.B, w.data(), b.data(), g, y.data());
+            kernels::conv2d_backward(x.data(), t.B, w.data(), g, dy.data(), dx.data(), dw.data(), db.data());
+            out[threads - 1] = {y, dx, dw, db};
+        }
+        INFO("B " << t.B << " C " << t.C << " k " << t.k << " stride " << t.stride);
+        for (size_t i = 0; i < 4; ++i)
+            CHECK(std::memcmp(out[0][i].data(), out[1][i].data(), out[0][i].size() * sizeof(float)) == 0);
+    }
+    set_num_threads(2);
+}
+
+TEST_CASE("kernels: GroupNorm and fused GroupNorm + SiLU match the reference") {
+    struct Case {
+        int64_t B, C, HW, G;
+        double lo, hi;
+    };
+    for (const Case& c : {Case{2, 4, 9, 2, -1, 1}, Case{3, 32, 49, 8, -2, 3}, Case{2, 64, 196, 8, -1, 1},
+                          Case{1, 6, 17, 3, 20, 22}, Case{2, 8, 1, 4, -1, 1}}) {
+        const int64_t n = c.B * c.C * c.HW, k = c.C / c.G * c.HW;
+        const std::vector<float> x = random_floats(n, 1, c.lo, c.hi), gamma = random_floats(c.C, 2, 0.5, 1.5),
+                                 beta = random_floats(c.C, 3), dy = random_floats(n, 4);
+        const std::vector<double> xd = to_double(x), gd = to_double(gamma), bd = to_double(beta), dyd = to_double(dy);
+        for (bool silu : {false, true}) {
+            std::vector<float> y(static_cast<size_t>(n)), mean(static_cast<size_t>(c.B * c.G)), rstd(mean.size());
+            std::vector<double> ydd(y.size()), md(mean.size()), rd(mean.size());
+            std::vector<float> dx = random_floats(n, 5), dg = random_floats(c.C, 6), db = random_floats(c.C, 7);
+            std::vector<double> dxd = to_double(dx), dgd = to_double(dg), dbd = to_double(db);
+            if (silu) {
+                kernels::group_norm_silu_forward(x.data(), c.B, c.C, c.HW, c.G, gamma.data(), beta.data(), 1e-5, y.data(),
+                                                 mean.data(), rstd.data());
+                kernels::ref::group_norm_silu_forward(xd.data(), c.B, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, ydd.data(),
+                                                      md.data(), rd.data());
+                kernels::group_norm_silu_backward(x.data(), dy.data(), c.B, c.C, c.HW, c.G, gamma.data(), beta.data(),
+                                                  mean.data(), rstd.data(), dx.data(), dg.data(), db.data());
+                kernels::ref::group_norm_silu_backward(xd.data(), dyd.data(), c.B, c.C, c.HW, c.G, gd.data(), bd.data(),
+                                                       md.data(), rd.data(), dxd.data(), dgd.data(), dbd.data());
+            } else {
+                kernels::group_norm_forward(x.data(), c.B, c.C, c.HW, c.G, gamma.data(), beta.data(), 1e-5, y.data(),
+                                            mean.data(), rstd.data());
+                kernels::ref::group_norm_forward(xd.data(), c.B, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, ydd.data(),
+                                                 md.data(), rd.data());
+                kernels::group_norm_backward(x.data(), dy.data(), c.B, c.C, c.HW, c.G, gamma.data(), mean.data(), rstd.data(),
+                                             dx.data(), dg.data(), db.data());
+                kernels::ref::group_norm_backward(xd.data(), dyd.data(), c.B, c.C, c.HW, c.G, gd.data(), md.data(), rd.data(),
+                                                  dxd.data(), dgd.data(), dbd.data());
+            }
+            INFO("B " << c.B << " C " << c.C << " HW " << c.HW << " G " << c.G << " x in [" << c.lo << ", " << c.hi
+                      << "] silu " << silu);
+            check_close(y.data(), ydd.data(), n, static_cast<double>(k), "group_norm forward");
+            check_close(mean.data(), md.data(), c.B * c.G, static_cast<double>(k), "group_norm mean");
+            check_close(dx.data(), dxd.data(), n, static_cast<double>(k), "group_norm dx");
+            check_close(dg.data(), dgd.data(), c.C, static_cast<double>(c.B * c.HW), "group_norm dgamma");
+            check_close(db.data(), dbd.data(), c.C, static_cast<double>(c.B * c.HW), "group_norm dbeta");
+        }
+    }
+}

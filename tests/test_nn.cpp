@@ -254,3 +254,36 @@ TEST_CASE("nn: bad configurations and inputs are named") {
     CHECK_THROWS_AS(model.forward(VarF(TensorF({2, 1, 28, 28})), t, &t), std::invalid_argument);
     CHECK_THROWS_WITH_AS(conv2d(VarF(TensorF({1, 2, 5, 5})), VarF(TensorF({4, 3, 3, 3})), VarF()), doctest::Contains("conv2d: shapes [1,2,5,5] and [4,3,3,3]"), ShapeError);
 }
+
+TEST_CASE("nn: gradcheck of the fused group_norm_silu, and it equals silu(group_norm)") {
+    for (int64_t groups : {1, 2}) {
+        INFO("groups " << groups);
+        check_gradients([&](const Inputs& v) { return group_norm_silu(v[0], v[1], v[2], groups); },
+                        {leaf({2, 4, 3, 3}, 1), leaf({4}, 2), leaf({4}, 3)});
+    }
+    Rng rng(9);
+    const VarF x(TensorF::randn({3, 32, 7, 7}, rng), true), gamma(TensorF::rand({32}, rng, 0.5, 1.5), true),
+        beta(TensorF::randn({32}, rng), true);
+    const VarF fused = group_norm_silu(x, gamma, beta, 8), plain = silu(group_norm(x, gamma, beta, 8));
+    const TensorF seed = TensorF::randn({3, 32, 7, 7}, rng);
+    fused.backward(seed);
+    const TensorF gx = x.grad().clone(), gg = gamma.grad().clone(), gb = beta.grad().clone();
+    VarF x2 = x, g2 = gamma, b2 = beta;
+    x2.zero_grad();
+    g2.zero_grad();
+    b2.zero_grad();
+    plain.backward(seed);
+    // max |fused - plain| relative to max |plain|, as the golden test measures
+    auto rel = [](const TensorF& a, const TensorF& b) {
+        double e = 0, m = 0;
+        for (int64_t i = 0; i < a.numel(); ++i) {
+            e = std::max(e, double(std::abs(a.data()[i] - b.data()[i])));
+            m = std::max(m, double(std::abs(b.data()[i])));
+        }
+        return e / m;
+    };
+    CHECK(rel(fused.value(), plain.value()) < 1e-5);
+    CHECK(rel(gx, x.grad()) < 1e-5);
+    CHECK(rel(gg, gamma.grad()) < 1e-5);
+    CHECK(rel(gb, beta.grad()) < 1e-5);
+}

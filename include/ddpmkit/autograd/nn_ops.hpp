@@ -1,6 +1,6 @@
 // ddpmkit — the differentiable ops of neural-network layers, each with a hand-written
-// backward on the kernels: linear, conv2d, group_norm, upsample_nearest2x, embedding,
-// dropout. Shape letters: B batch, C channels, H W size, O out channels/features.
+// backward on the kernels: linear, conv2d, group_norm, group_norm_silu, upsample_nearest2x,
+// embedding, dropout. Shape letters: B batch, C channels, H W size, O out channels/features.
 #pragma once
 
 #include <string>
@@ -89,6 +89,33 @@ Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int6
                                      rstd.data(), nx.requires_grad ? nx.grad_buffer().data() : nullptr,
                                      ng.requires_grad ? ng.grad_buffer().data() : nullptr,
                                      nb.requires_grad ? nb.grad_buffer().data() : nullptr);
+    });
+}
+
+// SiLU(GroupNorm(x)) in one op (the U-Net's norm-then-activation): the same value as
+// silu(group_norm(x, gamma, beta, groups, eps)) without the intermediate tensor; the
+// backward recomputes z = GroupNorm(x) from x and the saved statistics.
+template <class T>
+Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int64_t groups, double eps = 1e-5) {
+    const Shape& sx = x.shape();
+    if (sx.rank() < 2 || groups < 1 || sx[1] % groups != 0 || gamma.shape() != Shape{sx[1]} || beta.shape() != Shape{sx[1]})
+        throw shape_error("group_norm_silu", sx, gamma.shape(),
+                          "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
+                              " groups, weight and bias [C]");
+    const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
+    Tensor<T> y(sx), mean({B, groups}), rstd({B, groups});
+    kernels::group_norm_silu_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps,
+                                     y.data(), mean.data(), rstd.data());
+    return Var<T>::make(y, "group_norm_silu", {x, gamma, beta}, [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
+        autograd::Node<T>& nx = *self.parents[0];
+        autograd::Node<T>& ng = *self.parents[1];
+        autograd::Node<T>& nb = *self.parents[2];
+        // dz = dy SiLU'(z), then GroupNorm's backward of dz
+        kernels::group_norm_silu_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(),
+                                          nb.value.data(), mean.data(), rstd.data(),
+                                          nx.requires_grad ? nx.grad_buffer().data() : nullptr,
+                                          ng.requires_grad ? ng.grad_buffer().data() : nullptr,
+                                          nb.requires_grad ? nb.grad_buffer().data() : nullptr);
     });
 }
 

@@ -23,6 +23,7 @@
 #elif defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 bug 105593 in the AVX-512 intrinsics
 #endif
 #include <Eigen/Dense>
 #if defined(__clang__)

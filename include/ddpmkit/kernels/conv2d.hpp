@@ -1,10 +1,21 @@
 // ddpmkit — 2-D convolution (cross-correlation, as in PyTorch), NCHW, weight [O, C, kh, kw].
 //
-// Each image is lowered to columns (im2col: [C kh kw, Ho Wo]) and multiplied by the
-// weight as a [O, C kh kw] matrix on the GEMM kernel; a 1x1 convolution with stride 1
-// and no padding uses the image itself as its columns. Backward: dW += dY col^T and
-// dcol = W^T dY, folded back into dX (col2im). Shape letters: B batch, C in channels,
-// O out channels, H W in size, Ho Wo out size, K = C kh kw.
+// Images are lowered to columns (im2col: [C kh kw, Ho Wo] each) and multiplied by the
+// weight as a [O, C kh kw] matrix on the GEMM engine; a 1x1 convolution with stride 1 and
+// no padding uses the images themselves as their columns. Backward: dW += dY col^T and
+// dcol = W^T dY, folded back into dX (col2im).
+//
+// The float path (conv2d_forward / conv2d_backward with SIMD) packs the weight once per
+// call, then works on chunks of a few images: their columns side by side form one
+// [K, n P] matrix, so a 7x7 layer multiplies 392 columns at a time rather than 49. The
+// activations [B, C, P] of the chunk are read and written in place as a segmented
+// [C, n P] matrix (gemm_detail::View). Chunks run on different threads, each with its own
+// column buffer, reused from call to call. The weight gradient sums over images in fixed
+// chunks (their number depends on the batch only) combined in index order: every result
+// is bitwise the same for any thread count. ref:: keeps the plain version (one image at a
+// time, reference GEMM): the oracle of the tests, and the path of double and
+// DDPMKIT_NO_SIMD. Shape letters: B batch, C in channels, O out channels, H W in size,
+// Ho Wo out size, P = Ho Wo, K = C kh kw.
 #pragma once
 
 #include <algorithm>
@@ -13,8 +24,10 @@
 
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/parallel.hpp"
+#include "ddpmkit/kernels/elementwise.hpp"
 #include "ddpmkit/kernels/gemm.hpp"
 #include "ddpmkit/kernels/reduce.hpp"
+#include "ddpmkit/kernels/reference.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
@@ -29,14 +42,18 @@ struct ConvGeometry {
     bool is_pointwise() const { return kh == 1 && kw == 1 && stride == 1 && pad == 0; }
 };
 
-// col[(c kh + i) kw + j, oy Wo + ox] = x[c, oy s - p + i, ox s - p + j], 0 outside.
+// col[(c kh + i) kw + j, oy Wo + ox] = x[c, oy s - p + i, ox s - p + j], 0 outside; the rows
+// of col are `ld` apart (ld >= Ho Wo: several images' columns side by side).
 template <class T>
-void im2col(const T* x, const ConvGeometry& g, T* col) {
+void im2col(const T* x, const ConvGeometry& g, T* col, int64_t ld) {
     const int64_t Ho = g.Ho(), Wo = g.Wo();
     for (int64_t c = 0; c < g.C; ++c)
         for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j) {
-                T* dst = col + ((c * g.kh + i) * g.kw + j) * Ho * Wo;
+                T* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
+                // ox with a source inside the row: ox s - p + j in [0, W)
+                const int64_t ox0 = std::min(Wo, std::max<int64_t>(0, (g.pad - j + g.stride - 1) / g.stride));
+                const int64_t ox1 = std::max(ox0, std::min(Wo, (g.W + g.pad - j + g.stride - 1) / g.stride));
                 for (int64_t oy = 0; oy < Ho; ++oy) {
                     const int64_t iy = oy * g.stride - g.pad + i;
                     T* row = dst + oy * Wo;
@@ -44,33 +61,46 @@ void im2col(const T* x, const ConvGeometry& g, T* col) {
                         std::fill(row, row + Wo, T(0));
                         continue;
                     }
-                    const T* src = x + (c * g.H + iy) * g.W;
-                    for (int64_t ox = 0; ox < Wo; ++ox) {
-                        const int64_t ix = ox * g.stride - g.pad + j;
-                        row[ox] = (ix >= 0 && ix < g.W) ? src[ix] : T(0);
-                    }
+                    const T* src = x + (c * g.H + iy) * g.W;  // row[ox] = src[ox s - p + j]
+                    std::fill(row, row + ox0, T(0));
+                    if (g.stride == 1)
+                        std::copy(src + ox0 - g.pad + j, src + ox1 - g.pad + j, row + ox0);
+                    else
+                        for (int64_t ox = ox0; ox < ox1; ++ox) row[ox] = src[ox * g.stride - g.pad + j];
+                    std::fill(row + ox1, row + Wo, T(0));
                 }
             }
 }
-
-// x += the columns folded back onto the image (the adjoint of im2col).
 template <class T>
-void col2im_add(const T* col, const ConvGeometry& g, T* x) {
+void im2col(const T* x, const ConvGeometry& g, T* col) {
+    im2col(x, g, col, g.Ho() * g.Wo());
+}
+
+// x += the columns folded back onto the image (the adjoint of im2col); rows `ld` apart.
+template <class T>
+void col2im_add(const T* col, const ConvGeometry& g, T* x, int64_t ld) {
     const int64_t Ho = g.Ho(), Wo = g.Wo();
     for (int64_t c = 0; c < g.C; ++c)
         for (int64_t i = 0; i < g.kh; ++i)
             for (int64_t j = 0; j < g.kw; ++j) {
-                const T* src = col + ((c * g.kh + i) * g.kw + j) * Ho * Wo;
+                const T* src = col + ((c * g.kh + i) * g.kw + j) * ld;
+                const int64_t ox0 = std::min(Wo, std::max<int64_t>(0, (g.pad - j + g.stride - 1) / g.stride));
+                const int64_t ox1 = std::max(ox0, std::min(Wo, (g.W + g.pad - j + g.stride - 1) / g.stride));
                 for (int64_t oy = 0; oy < Ho; ++oy) {
                     const int64_t iy = oy * g.stride - g.pad + i;
                     if (iy < 0 || iy >= g.H) continue;
-                    T* dst = x + (c * g.H + iy) * g.W;
-                    for (int64_t ox = 0; ox < Wo; ++ox) {
-                        const int64_t ix = ox * g.stride - g.pad + j;
-                        if (ix >= 0 && ix < g.W) dst[ix] += src[oy * Wo + ox];
-                    }
+                    T* dst = x + (c * g.H + iy) * g.W;  // dst[ox s - p + j] += s[ox]
+                    const T* s = src + oy * Wo;
+                    if (g.stride == 1)
+                        for (int64_t ox = ox0; ox < ox1; ++ox) dst[ox - g.pad + j] += s[ox];
+                    else
+                        for (int64_t ox = ox0; ox < ox1; ++ox) dst[ox * g.stride - g.pad + j] += s[ox];
                 }
             }
+}
+template <class T>
+void col2im_add(const T* col, const ConvGeometry& g, T* x) {
+    col2im_add(col, g, x, g.Ho() * g.Wo());
 }
 
 namespace conv_detail {
@@ -93,7 +123,8 @@ void for_each_image(int64_t B, const Fn& fn) {
 }
 }  // namespace conv_detail
 
-// y[b] = W * x[b] + bias; x [B, C, H, W], w [O, K], bias [O] or null, y [B, O, Ho, Wo].
+namespace ref {
+// y[b] = W col(x[b]) + bias, one image at a time on the reference GEMM.
 template <class T>
 void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y) {
     const int64_t P = g.Ho() * g.Wo(), K = g.K();
@@ -101,53 +132,231 @@ void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const Conv
         const T* xb = x + b * g.C * g.H * g.W;
         T* yb = y + b * g.O * P;
         for (int64_t o = 0; o < g.O; ++o) std::fill(yb + o * P, yb + (o + 1) * P, bias ? bias[o] : T(0));
-        const T* col = xb;
-        if (!g.is_pointwise()) {
-            std::vector<T>& buf = conv_detail::columns<T>();
-            buf.resize(static_cast<size_t>(K * P));
-            im2col(xb, g, buf.data());
-            col = buf.data();
-        }
-        gemm<T>(false, false, g.O, P, K, T(1), w, K, col, P, T(1), yb, P);
+        std::vector<T> col(static_cast<size_t>(K * P));
+        im2col(xb, g, col.data());
+        ref::gemm<T>(false, false, g.O, P, K, T(1), w, K, col.data(), P, T(1), yb, P);
     });
+}
+
+// dx += W^T dy (folded), dw += dy col^T (images in order), db += sum of dy.
+template <class T>
+void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, const T* dy, T* dx, T* dw, T* db) {
+    const int64_t P = g.Ho() * g.Wo(), K = g.K();
+    if (db)
+        for (int64_t b = 0; b < B; ++b)
+            for (int64_t o = 0; o < g.O; ++o) {
+                T s = 0;
+                for (int64_t p = 0; p < P; ++p) s += dy[(b * g.O + o) * P + p];
+                db[o] += s;
+            }
+    std::vector<T> col(static_cast<size_t>(K * P));
+    if (dw)
+        for (int64_t b = 0; b < B; ++b) {
+            im2col(x + b * g.C * g.H * g.W, g, col.data());
+            ref::gemm<T>(false, true, g.O, K, P, T(1), dy + b * g.O * P, P, col.data(), P, T(1), dw, K);
+        }
+    if (dx)  // images are independent: across threads
+        conv_detail::for_each_image(B, [&](int64_t b) {
+            std::vector<T> dcol(static_cast<size_t>(K * P));
+            ref::gemm<T>(true, false, K, P, g.O, T(1), w, K, dy + b * g.O * P, P, T(0), dcol.data(), P);
+            col2im_add(dcol.data(), g, dx + b * g.C * g.H * g.W);
+        });
+}
+}  // namespace ref
+
+#if !defined(DDPMKIT_ARCH_SCALAR)
+namespace conv_detail {
+using Engine = gemm_detail::DefaultEngine;
+using gemm_detail::OutView;
+using gemm_detail::View;
+
+// Buffers of the calling thread: the packed weight, the weight-gradient partials.
+inline std::vector<float>& packed_weight() {
+    thread_local std::vector<float> buffer;
+    return buffer;
+}
+inline std::vector<float>& partials() {
+    thread_local std::vector<float> buffer;
+    return buffer;
+}
+
+// Images per GEMM: enough columns to fill the register tiles (>= ~384), a column buffer
+// of `rows` x n P floats under ~1 MB (it stays in L2), at most the batch.
+inline int64_t images_per_gemm(int64_t P, int64_t rows, int64_t B) {
+    const int64_t want = (384 + P - 1) / P, fit = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(rows * P, 1));
+    return std::max<int64_t>(1, std::min({want, fit, B}));
+}
+
+// Runs fn(c) for c in [0, chunks): across threads when there are enough chunks (each GEMM
+// on one thread, chunks handed out one at a time), else in order (each GEMM on all
+// threads). The same result either way.
+template <class Fn>
+void for_each_chunk(int64_t chunks, const Fn& fn) {
+    if (chunks >= num_threads())
+        gemm_detail::parallel_tasks(chunks, fn);
+    else
+        for (int64_t c = 0; c < chunks; ++c) fn(c);
+}
+
+// im2col and col2im_add of the float path: stride-1 rows as SIMD runs (the rows of a 7x7
+// or 28x28 image are too short for a library call each); other strides as the template.
+inline void im2col_rows(const float* x, const ConvGeometry& g, float* col, int64_t ld) {
+    if (g.stride != 1) {
+        im2col(x, g, col, ld);
+        return;
+    }
+    const int64_t Ho = g.Ho(), Wo = g.Wo();
+    for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+                float* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
+                const int64_t ox0 = std::min(Wo, std::max<int64_t>(0, g.pad - j));
+                const int64_t ox1 = std::max(ox0, std::min(Wo, g.W + g.pad - j));
+                for (int64_t oy = 0; oy < Ho; ++oy) {
+                    const int64_t iy = oy - g.pad + i;
+                    float* row = dst + oy * Wo;
+                    if (iy < 0 || iy >= g.H) {
+                        simd::fill_zero(row, Wo);
+                        continue;
+                    }
+                    const float* src = x + (c * g.H + iy) * g.W;  // row[ox] = src[ox - p + j]
+                    simd::fill_zero(row, ox0);
+                    simd::copy(src + ox0 - g.pad + j, row + ox0, ox1 - ox0);
+                    simd::fill_zero(row + ox1, Wo - ox1);
+                }
+            }
+}
+inline void col2im_rows_add(const float* col, const ConvGeometry& g, float* x, int64_t ld) {
+    if (g.stride != 1) {
+        col2im_add(col, g, x, ld);
+        return;
+    }
+    const int64_t Ho = g.Ho(), Wo = g.Wo();
+    for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+                const float* src = col + ((c * g.kh + i) * g.kw + j) * ld;
+                const int64_t ox0 = std::min(Wo, std::max<int64_t>(0, g.pad - j));
+                const int64_t ox1 = std::max(ox0, std::min(Wo, g.W + g.pad - j));
+                for (int64_t oy = 0; oy < Ho; ++oy) {
+                    const int64_t iy = oy - g.pad + i;
+                    if (iy < 0 || iy >= g.H) continue;
+                    simd::accumulate(src + oy * Wo + ox0, x + (c * g.H + iy) * g.W + ox0 - g.pad + j, ox1 - ox0);
+                }
+            }
+}
+
+// The n images from b0 as a segmented [rows, n P] matrix: X(r, b P + p) = x[(b0 + b) rows P + r P + p].
+inline View images(const float* x, int64_t b0, int64_t rows, int64_t P, bool trans = false) {
+    return View{x + b0 * rows * P, P, trans, P, rows * P};
+}
+
+inline void forward(const float* x, int64_t B, const float* w, const float* bias, const ConvGeometry& g, float* y) {
+    const int64_t P = g.Ho() * g.Wo(), K = g.K(), HW = g.H * g.W;
+    std::vector<float>& Wp = packed_weight();
+    Wp.resize(static_cast<size_t>(Engine::packed_a_size(g.O, K)));
+    Engine::pack_a(View{w, K}, g.O, K, Wp.data());
+    const int64_t nb = g.is_pointwise() ? images_per_gemm(P, 1, B) : images_per_gemm(P, K, B), chunks = (B + nb - 1) / nb;
+    for_each_chunk(chunks, [&](int64_t c) {
+        const int64_t b0 = c * nb, n = std::min(nb, B - b0);
+        View cols = images(x, b0, g.C, P);
+        if (!g.is_pointwise()) {
+            std::vector<float>& buf = conv_detail::columns<float>();
+            buf.resize(static_cast<size_t>(K * n * P));
+            for (int64_t b = 0; b < n; ++b) im2col_rows(x + (b0 + b) * g.C * HW, g, buf.data() + b * P, n * P);
+            cols = View{buf.data(), n * P};
+        }
+        const OutView out{y + b0 * g.O * P, P, P, g.O * P};
+        Engine::run_packed(g.O, n * P, K, 1.0f, Wp.data(), cols, 0.0f, out, bias);
+    });
+}
+
+inline void backward_data(int64_t B, const float* w, const ConvGeometry& g, const float* dy, float* dx) {
+    const int64_t P = g.Ho() * g.Wo(), K = g.K(), HW = g.H * g.W;
+    std::vector<float>& Wp = packed_weight();
+    Wp.resize(static_cast<size_t>(Engine::packed_a_size(K, g.O)));
+    Engine::pack_a(View{w, K, true}, K, g.O, Wp.data());  // W^T [K, O]
+    const int64_t nb = g.is_pointwise() ? images_per_gemm(P, 1, B) : images_per_gemm(P, K, B), chunks = (B + nb - 1) / nb;
+    for_each_chunk(chunks, [&](int64_t c) {
+        const int64_t b0 = c * nb, n = std::min(nb, B - b0);
+        if (g.is_pointwise()) {  // dx += W^T dy, in place
+            Engine::run_packed(K, n * P, g.O, 1.0f, Wp.data(), images(dy, b0, g.O, P), 1.0f,
+                               OutView{dx + b0 * g.C * P, P, P, g.C * P}, nullptr);
+            return;
+        }
+        std::vector<float>& buf = conv_detail::columns<float>();
+        buf.resize(static_cast<size_t>(K * n * P));
+        Engine::run_packed(K, n * P, g.O, 1.0f, Wp.data(), images(dy, b0, g.O, P), 0.0f, OutView{buf.data(), n * P},
+                           nullptr);
+        for (int64_t b = 0; b < n; ++b) col2im_rows_add(buf.data() + b * P, g, dx + (b0 + b) * g.C * HW, n * P);
+    });
+}
+
+// Chunks of the weight gradient's sum over images: a function of the batch only.
+inline int64_t weight_chunks(int64_t B) { return std::min<int64_t>(B, 8); }
+
+inline void backward_weight(const float* x, int64_t B, const ConvGeometry& g, const float* dy, float* dw) {
+    const int64_t P = g.Ho() * g.Wo(), K = g.K(), HW = g.H * g.W, OK = g.O * K;
+    const int64_t chunks = weight_chunks(B);
+    const int64_t nb = g.is_pointwise() ? images_per_gemm(P, 1, B) : images_per_gemm(P, K, B);
+    std::vector<float>& part = partials();
+    part.resize(static_cast<size_t>(chunks * OK));
+    for_each_chunk(chunks, [&](int64_t c) {
+        const int64_t first = B * c / chunks, last = B * (c + 1) / chunks;
+        float* pc = part.data() + c * OK;
+        for (int64_t b0 = first; b0 < last; b0 += nb) {  // partial_c (+)= dy [O, n P] col^T
+            const int64_t n = std::min(nb, last - b0);
+            View cols = images(x, b0, g.C, P, true);
+            if (!g.is_pointwise()) {
+                std::vector<float>& buf = conv_detail::columns<float>();
+                buf.resize(static_cast<size_t>(K * n * P));
+                for (int64_t b = 0; b < n; ++b) im2col_rows(x + (b0 + b) * g.C * HW, g, buf.data() + b * P, n * P);
+                cols = View{buf.data(), n * P, true};
+            }
+            Engine::run(g.O, K, n * P, 1.0f, images(dy, b0, g.O, P), cols, b0 == first ? 0.0f : 1.0f, OutView{pc, K});
+        }
+    });
+    // dw += the partials, in chunk order
+    parallel_for(0, OK, kElementwiseGrain, [&](int64_t i0, int64_t i1) {
+        for (int64_t c = 0; c < chunks; ++c) axpy(i1 - i0, 1.0f, part.data() + c * OK + i0, dw + i0);
+    });
+}
+}  // namespace conv_detail
+#endif
+
+// y[b] = W * x[b] + bias; x [B, C, H, W], w [O, K], bias [O] or null, y [B, O, Ho, Wo].
+template <class T>
+void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y) {
+#if !defined(DDPMKIT_ARCH_SCALAR)
+    if constexpr (use_simd<T>()) {
+        if (B > 0 && g.O > 0) conv_detail::forward(x, B, w, bias, g, y);
+        return;
+    }
+#endif
+    ref::conv2d_forward(x, B, w, bias, g, y);
 }
 
 // Accumulates the gradients of conv2d_forward: dx += W^T dy (folded), dw += dy col^T,
 // db += sum of dy over batch and positions. Any of dx, dw, db may be null.
 template <class T>
 void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, const T* dy, T* dx, T* dw, T* db) {
-    const int64_t P = g.Ho() * g.Wo(), K = g.K();
-    if (db) {  // per image and channel sums, then over images in order
-        std::vector<T> partial(static_cast<size_t>(B * g.O));
-        sum_axis(dy, B * g.O, P, int64_t(1), partial.data());
-        for (int64_t b = 0; b < B; ++b)
-            for (int64_t o = 0; o < g.O; ++o) db[o] += partial[static_cast<size_t>(b * g.O + o)];
-    }
-    if (dw)  // images in order, each GEMM on all threads: the sum's order is fixed
-        for (int64_t b = 0; b < B; ++b) {
-            const T* xb = x + b * g.C * g.H * g.W;
-            const T* col = xb;
-            if (!g.is_pointwise()) {
-                std::vector<T>& buf = conv_detail::columns<T>();
-                buf.resize(static_cast<size_t>(K * P));
-                im2col(xb, g, buf.data());
-                col = buf.data();
-            }
-            gemm<T>(false, true, g.O, K, P, T(1), dy + b * g.O * P, P, col, P, T(1), dw, K);
+#if !defined(DDPMKIT_ARCH_SCALAR)
+    if constexpr (use_simd<T>()) {
+        if (B <= 0 || g.O <= 0) return;
+        const int64_t P = g.Ho() * g.Wo();
+        if (db) {  // per image and channel sums, then over images in order
+            std::vector<T>& partial = conv_detail::partials();
+            partial.resize(static_cast<size_t>(B * g.O));
+            sum_axis(dy, B * g.O, P, int64_t(1), partial.data());
+            for (int64_t b = 0; b < B; ++b)
+                for (int64_t o = 0; o < g.O; ++o) db[o] += partial[static_cast<size_t>(b * g.O + o)];
         }
-    if (dx)
-        conv_detail::for_each_image(B, [&](int64_t b) {
-            T* dxb = dx + b * g.C * g.H * g.W;
-            const T* dyb = dy + b * g.O * P;
-            if (g.is_pointwise()) {
-                gemm<T>(true, false, K, P, g.O, T(1), w, K, dyb, P, T(1), dxb, P);
-                return;
-            }
-            std::vector<T>& buf = conv_detail::columns<T>();
-            buf.resize(static_cast<size_t>(K * P));
-            gemm<T>(true, false, K, P, g.O, T(1), w, K, dyb, P, T(0), buf.data(), P);
-            col2im_add(buf.data(), g, dxb);
-        });
+        if (dw) conv_detail::backward_weight(x, B, g, dy, dw);
+        if (dx) conv_detail::backward_data(B, w, g, dy, dx);
+        return;
+    }
+#endif
+    ref::conv2d_backward(x, B, w, g, dy, dx, dw, db);
 }
 
 }  // namespace kernels

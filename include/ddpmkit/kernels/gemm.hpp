@@ -1,16 +1,22 @@
 // ddpmkit — GEMM: C = alpha op(A) op(B) + beta C, row-major, with transposes and batches.
 //
-// Float runs a packed, register-blocked kernel (the Goto/BLIS scheme): for each block of
-// KC values of k, op(A) is packed into panels of MR rows and op(B) into panels of NR
-// columns, both k-major, so the micro-kernel streams them with unit stride and keeps an
-// MR x NR tile of C in registers (MR rows x 2 vectors). Partial tiles are zero-padded in
-// the packs and written back through a small buffer. Every element of C is computed by
-// one thread in a fixed order of k: results do not depend on the thread count.
+// Float runs a packed, register-blocked kernel (the Goto/BLIS scheme): op(A) is packed once
+// into panels of MR rows and op(B), one panel at a time, into panels of NR columns, both
+// k-major, so the micro-kernel streams them with unit stride and keeps an MR x NR tile of C
+// in registers (MR rows x NV vectors). Partial tiles are zero-padded in the packs and
+// written back through a small buffer. Every element of C is computed by one thread in a
+// fixed order of k: results do not depend on the thread count.
+//
+// The engine works on views (gemm_detail::View): a matrix whose columns may come in
+// segments, X(r, c) = data[(c / seg) seg_stride + r ld + c % seg]. Seen that way, the
+// activations of several images [B, C, P] are one [C, B P] matrix without a copy, which is
+// how the convolutions batch images into one GEMM (kernels/conv2d.hpp).
 // Double and DDPMKIT_NO_SIMD run the reference.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "ddpmkit/config.hpp"
@@ -25,89 +31,196 @@ namespace kernels {
 #if !defined(DDPMKIT_ARCH_SCALAR)
 namespace gemm_detail {
 
-constexpr int NR = 2 * simd::kWidth;  // columns of a register tile: two vectors
+// Register tiles: MR rows (broadcast from the A pack) x NV vectors (loaded from the B pack).
 #if defined(DDPMKIT_ARCH_AVX512)
-constexpr int MR = 12;  // 24 accumulators + 2 B vectors + 1 broadcast of 32 registers
+constexpr int kMR = 8, kNV = 3;  // 24 accumulators + 3 B vectors + 1 broadcast of 32 registers
 #elif defined(DDPMKIT_ARCH_AVX2)
-constexpr int MR = 6;  // 12 accumulators + 2 + 1 of 16 registers
+constexpr int kMR = 6, kNV = 2;  // 12 accumulators + 2 + 1 of 16 registers
 #else
-constexpr int MR = 8;  // NEON: 16 accumulators + 2 + 1 of 32 registers
+constexpr int kMR = 8, kNV = 2;  // NEON: 16 accumulators + 2 + 1 of 32 registers
 #endif
-constexpr int64_t KC = 256;  // depth of a packed block: an MR x KC panel of A stays in L1
+constexpr int64_t kKC = 384;  // longest k block: a KC x NR panel of B stays in L1/L2
 
-// Ap[p][k][r] = op(A)(p MR + r, k0 + k), zero past row M.
-inline void pack_a(bool trans, const float* A, int64_t lda, int64_t M, int64_t k0, int64_t kc, float* Ap) {
-    const int64_t panels = (M + MR - 1) / MR;
-    parallel_for(0, panels, 8, [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; ++p) {
-            float* dst = Ap + p * MR * kc;
-            const int64_t i0 = p * MR, rows = std::min<int64_t>(MR, M - i0);
-            for (int64_t k = 0; k < kc; ++k, dst += MR) {
-                for (int64_t r = 0; r < rows; ++r) dst[r] = trans ? A[(k0 + k) * lda + i0 + r] : A[(i0 + r) * lda + k0 + k];
-                for (int64_t r = rows; r < MR; ++r) dst[r] = 0.0f;
+constexpr int64_t kNoSegment = std::numeric_limits<int64_t>::max();
+
+// op(X) of a row-major matrix X whose columns may come in segments:
+// X(r, c) = data[(c / seg) seg_stride + r ld + c % seg]; op(X) = X^T when trans.
+struct View {
+    const float* data;
+    int64_t ld;
+    bool trans = false;
+    int64_t seg = kNoSegment, seg_stride = 0;
+    const float* at(int64_t r, int64_t c) const {  // &X(r, c)
+        return seg == kNoSegment ? data + r * ld + c : data + (c / seg) * seg_stride + r * ld + c % seg;
+    }
+};
+// The output: C(r, c) = data[(c / seg) seg_stride + r ld + c % seg].
+struct OutView {
+    float* data;
+    int64_t ld;
+    int64_t seg = kNoSegment, seg_stride = 0;
+    float* at(int64_t r, int64_t c) const {
+        return seg == kNoSegment ? data + r * ld + c : data + (c / seg) * seg_stride + r * ld + c % seg;
+    }
+};
+
+// Runs fn(t) for every t in [0, n) on the threads, handing tasks out one at a time: on a
+// busy machine a thread that loses its core does not hold up the others at the barrier
+// (static halves did: the other thread finished and spun). A task's result must not depend
+// on the thread that runs it. Inside a parallel region, or with one thread, a plain loop.
+template <class Fn>
+void parallel_tasks(int64_t n, const Fn& fn) {
+#if defined(DDPMKIT_HAS_OPENMP)
+    const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), n));
+    if (threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (int64_t t = 0; t < n; ++t) fn(t);
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < n; ++t) fn(t);
+}
+
+// Equal k blocks of at most kKC.
+inline int64_t k_block(int64_t K) {
+    const int64_t blocks = (K + kKC - 1) / kKC;
+    return (K + blocks - 1) / blocks;
+}
+
+// Calls fn(c0, c1, offset): [c0, c1) a run of column indices of X inside one segment,
+// starting at offset c0's address minus row 0 (that is, &X(0, c0) - data).
+template <class Fn>
+void for_each_run(int64_t seg, int64_t seg_stride, int64_t c0, int64_t c1, const Fn& fn) {
+    if (seg == kNoSegment) {
+        fn(c0, c1, c0);
+        return;
+    }
+    for (int64_t c = c0; c < c1;) {
+        const int64_t s = c / seg, e = std::min(c1, (s + 1) * seg);
+        fn(c, e, s * seg_stride + c % seg);
+        c = e;
+    }
+}
+
+// Ap[k][r] = op(A)(i0 + r, k0 + k) for one panel of MR rows, zero past row M.
+template <int MR>
+void pack_a_panel(const View& A, int64_t M, int64_t i0, int64_t k0, int64_t kc, float* dst) {
+    const int64_t rows = std::min<int64_t>(MR, M - i0);
+    if (rows < MR) std::fill(dst, dst + MR * kc, 0.0f);
+    if (A.trans) {  // op(A)(i, k) = X(k, i): MR neighbours in a row of X
+        for (int64_t k = 0; k < kc; ++k) {
+            float* d = dst + k * MR;
+            if (A.seg == kNoSegment) {
+                const float* src = A.data + (k0 + k) * A.ld + i0;
+                for (int64_t r = 0; r < rows; ++r) d[r] = src[r];
+            } else {
+                for (int64_t r = 0; r < rows; ++r) d[r] = *A.at(k0 + k, i0 + r);
             }
+        }
+        return;
+    }
+    // op(A)(i, k) = X(i, k): rows of X, in runs of k that share a segment
+    for_each_run(A.seg, A.seg_stride, k0, k0 + kc, [&](int64_t c0, int64_t c1, int64_t off) {
+        for (int64_t r = 0; r < rows; ++r) {
+            const float* src = A.data + off + (i0 + r) * A.ld;
+            float* d = dst + (c0 - k0) * MR + r;
+            for (int64_t k = 0; k < c1 - c0; ++k) d[k * MR] = src[k];
         }
     });
 }
 
-// Bp[p][k][c] = op(B)(k0 + k, p NR + c), zero past column N.
-inline void pack_b(bool trans, const float* B, int64_t ldb, int64_t N, int64_t k0, int64_t kc, float* Bp) {
-    const int64_t panels = (N + NR - 1) / NR;
-    parallel_for(0, panels, 4, [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; ++p) {
-            float* dst = Bp + p * NR * kc;
-            const int64_t j0 = p * NR, cols = std::min<int64_t>(NR, N - j0);
-            for (int64_t k = 0; k < kc; ++k, dst += NR) {
-                if (trans)
-                    for (int64_t c = 0; c < cols; ++c) dst[c] = B[(j0 + c) * ldb + k0 + k];
-                else
-                    std::copy(B + (k0 + k) * ldb + j0, B + (k0 + k) * ldb + j0 + cols, dst);
-                std::fill(dst + cols, dst + NR, 0.0f);
-            }
-        }
+// Bp[k][c] = op(B)(k0 + k, j0 + c) for one panel of NR columns, zero past column N.
+template <int NR>
+void pack_b_panel(const View& B, int64_t N, int64_t j0, int64_t k0, int64_t kc, float* dst) {
+    const int64_t cols = std::min<int64_t>(NR, N - j0);
+    if (B.trans) {  // op(B)(k, j) = X(j, k): rows of X, transposed kWidth x kWidth blocks at a time
+        constexpr int W = simd::kWidth;
+        if (cols < NR)
+            for (int64_t k = 0; k < kc; ++k) std::fill(dst + k * NR + cols, dst + (k + 1) * NR, 0.0f);
+        for_each_run(B.seg, B.seg_stride, k0, k0 + kc, [&](int64_t c0, int64_t c1, int64_t off) {
+            const float* src = B.data + off + j0 * B.ld;  // row c of the panel at src + c ld
+            float* d = dst + (c0 - k0) * NR;
+            const int64_t len = c1 - c0;
+            int64_t k = 0;
+            for (; k + W <= len; k += W)
+                for (int g = 0; g < NR; g += W) {
+                    simd::vfloat v[W];
+                    for (int q = 0; q < W; ++q) v[q] = g + q < cols ? simd::load(src + (g + q) * B.ld + k) : simd::zero();
+                    simd::transpose(v);
+                    for (int q = 0; q < W; ++q) simd::store(d + (k + q) * NR + g, v[q]);
+                }
+            for (int64_t c = 0; c < cols; ++c)  // leftovers of the run
+                for (int64_t kk = k; kk < len; ++kk) d[kk * NR + c] = src[c * B.ld + kk];
+        });
+        return;
+    }
+    // op(B)(k, j) = X(k, j): each row of the panel is one or a few runs of a row of X
+    struct Run {
+        int64_t dst, src, len;
+    };
+    Run runs[NR];
+    int nruns = 0;
+    for_each_run(B.seg, B.seg_stride, j0, j0 + cols, [&](int64_t c0, int64_t c1, int64_t off) {
+        runs[nruns++] = {c0 - j0, off, c1 - c0};
     });
+    if (nruns == 1 && cols == NR) {  // the common case: one full run, whole vectors
+        const float* src = B.data + runs[0].src + k0 * B.ld;
+        for (int64_t k = 0; k < kc; ++k, src += B.ld, dst += NR)
+            for (int v = 0; v < NR; v += simd::kWidth) simd::store(dst + v, simd::load(src + v));
+        return;
+    }
+    for (int64_t k = 0; k < kc; ++k, dst += NR) {
+        const float* row = B.data + (k0 + k) * B.ld;
+        for (int i = 0; i < nruns; ++i) std::copy(row + runs[i].src, row + runs[i].src + runs[i].len, dst + runs[i].dst);
+        std::fill(dst + cols, dst + NR, 0.0f);
+    }
 }
 
-// C[0:rows, 0:cols] = alpha (Ap Bp) + beta C for one MR x NR tile (beta == 0: C not read).
-inline void micro_kernel(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, int64_t rows, int64_t cols,
-                         float alpha, float beta) {
+// The MR x NR tile: C[0:rows, 0:cols] = alpha (Ap Bp) + beta C + bias[r]
+// (beta == 0: C is not read; bias may be null).
+template <int MR, int NV>
+void micro_kernel(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, int64_t rows, int64_t cols,
+                  float alpha, float beta, const float* bias) {
     using namespace simd;
-    vfloat acc0[MR], acc1[MR];
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) acc0[r] = acc1[r] = zero();
+    constexpr int W = kWidth, NR = NV * W;
+    vfloat acc[MR][NV];
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = zero();
     for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
-        const vfloat b0 = load(b), b1 = load(b + kWidth);
-#pragma GCC unroll 16
+        vfloat bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = load(b + v * W);
+#pragma GCC unroll 32
         for (int r = 0; r < MR; ++r) {
             const vfloat ar = set1(a[r]);
-            acc0[r] = fmadd(ar, b0, acc0[r]);
-            acc1[r] = fmadd(ar, b1, acc1[r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[r][v] = fmadd(ar, bv[v], acc[r][v]);
         }
     }
     const vfloat va = set1(alpha), vb = set1(beta);
     if (rows == MR && cols == NR) {
-#pragma GCC unroll 16
+#pragma GCC unroll 32
         for (int r = 0; r < MR; ++r) {
             float* c = C + r * ldc;
-            vfloat c0 = mul(va, acc0[r]), c1 = mul(va, acc1[r]);
-            if (beta != 0.0f) {
-                c0 = fmadd(vb, load(c), c0);
-                c1 = fmadd(vb, load(c + kWidth), c1);
+            const vfloat add_r = bias ? set1(bias[r]) : zero();
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                vfloat x = fmadd(va, acc[r][v], add_r);
+                if (beta != 0.0f) x = fmadd(vb, load(c + v * W), x);
+                store(c + v * W, x);
             }
-            store(c, c0);
-            store(c + kWidth, c1);
         }
         return;
     }
-    float tile[MR * NR];  // partial tile: through a buffer, then only the valid part
-    for (int r = 0; r < MR; ++r) {
-        store(tile + r * NR, acc0[r]);
-        store(tile + r * NR + kWidth, acc1[r]);
-    }
+    alignas(64) float tile[MR * NR];  // partial tile: through a buffer, then only the valid part
+    for (int r = 0; r < MR; ++r)
+        for (int v = 0; v < NV; ++v) store(tile + r * NR + v * W, acc[r][v]);
     for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) {
             float& dst = C[r * ldc + c];
-            dst = alpha * tile[r * NR + c] + (beta == 0.0f ? 0.0f : beta * dst);
+            dst = alpha * tile[r * NR + c] + (beta == 0.0f ? 0.0f : beta * dst) + (bias ? bias[r] : 0.0f);
         }
 }
 
@@ -117,29 +230,102 @@ inline std::vector<float>& buffer(int which) {
     return buffers[which];
 }
 
-inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-    const int64_t mp = (M + MR - 1) / MR, np = (N + NR - 1) / NR;
-    std::vector<float>& Ap = buffer(0);
-    std::vector<float>& Bp = buffer(1);
-    Ap.resize(static_cast<size_t>(mp * MR * std::min(K, KC)));
-    Bp.resize(static_cast<size_t>(np * NR * std::min(K, KC)));
-    // Tiles per task: enough that a task is worth a thread (~1 MFLOP).
-    const int64_t grain = std::max<int64_t>(1, (1 << 20) / (2 * MR * NR * std::min(K, KC)));
-    for (int64_t k0 = 0; k0 < K; k0 += KC) {
-        const int64_t kc = std::min(KC, K - k0);
-        const float beta_k = k0 == 0 ? beta : 1.0f;  // later blocks add to the first
-        pack_a(trans_a, A, lda, M, k0, kc, Ap.data());
-        pack_b(trans_b, B, ldb, N, k0, kc, Bp.data());
-        // Tiles in column-panel-major order: a thread reuses one B panel across row panels.
-        parallel_for(0, mp * np, grain, [&](int64_t t0, int64_t t1) {
+// A GEMM engine for one register tile shape.
+template <int MR, int NV>
+struct Engine {
+    static constexpr int NR = NV * simd::kWidth;
+
+    // Floats of a full pack of op(A), M x K.
+    static int64_t packed_a_size(int64_t M, int64_t K) { return (M + MR - 1) / MR * MR * K; }
+
+    // Packs all of op(A): k block kb (from k0 = kb kc) at Ap + k0 Mpad, its panel p at + p MR kc_b.
+    static void pack_a(const View& A, int64_t M, int64_t K, float* Ap) {
+        const int64_t kc = k_block(K), kblocks = (K + kc - 1) / kc, mp = (M + MR - 1) / MR;
+        const int64_t grain = M * K < (int64_t(1) << 18) ? kblocks * mp : 1;  // a small pack is not worth a barrier
+        parallel_for(0, kblocks * mp, grain, [&](int64_t t0, int64_t t1) {
             for (int64_t t = t0; t < t1; ++t) {
-                const int64_t jp = t / mp, ip = t % mp;
-                micro_kernel(kc, Ap.data() + ip * MR * kc, Bp.data() + jp * NR * kc, C + ip * MR * ldc + jp * NR, ldc,
-                             std::min<int64_t>(MR, M - ip * MR), std::min<int64_t>(NR, N - jp * NR), alpha, beta_k);
+                const int64_t kb = t / mp, p = t % mp, k0 = kb * kc, kcb = std::min(kc, K - k0);
+                pack_a_panel<MR>(A, M, p * MR, k0, kcb, Ap + k0 * mp * MR + p * MR * kcb);
             }
         });
     }
+
+    // C = alpha op(A) op(B) + beta C + bias (bias[i] added to row i; may be null), with
+    // op(A) packed by pack_a. Runs on the calling thread inside a parallel region.
+    static void run_packed(int64_t M, int64_t N, int64_t K, float alpha, const float* Ap, const View& B, float beta,
+                           const OutView& C, const float* bias) {
+        const int64_t kc = k_block(K), mp = (M + MR - 1) / MR, np = (N + NR - 1) / NR;
+        // Tasks: a column panel, or a part of its row panels when there are few columns.
+        const int64_t threads = omp_in_parallel_region() ? 1 : num_threads();
+        const int64_t mblocks = std::min<int64_t>(mp, std::max<int64_t>(1, (2 * threads + np - 1) / np));
+        const int64_t flops = 2 * M * N * K, tasks = np * mblocks;
+        auto task = [&](int64_t t) {
+            std::vector<float>& Bp = buffer(1);
+            Bp.resize(static_cast<size_t>(NR * kc));
+            const int64_t jp = t / mblocks, ib = t % mblocks;
+            const int64_t ip0 = mp * ib / mblocks, ip1 = mp * (ib + 1) / mblocks;
+            const int64_t j0 = jp * NR, cols = std::min<int64_t>(NR, N - j0);
+            for (int64_t k0 = 0; k0 < K; k0 += kc) {
+                const int64_t kcb = std::min(kc, K - k0);
+                pack_b_panel<NR>(B, N, j0, k0, kcb, Bp.data());
+                const float beta_k = k0 == 0 ? beta : 1.0f;  // later blocks add to the first
+                const float* bias_k = k0 == 0 ? bias : nullptr;
+                for (int64_t ip = ip0; ip < ip1; ++ip) {
+                    const int64_t i0 = ip * MR, rows = std::min<int64_t>(MR, M - i0);
+                    tile(kcb, Ap + k0 * mp * MR + ip * MR * kcb, Bp.data(), C, i0, j0, rows, cols, alpha, beta_k,
+                         bias_k ? bias_k + i0 : nullptr);
+                }
+            }
+        };
+        if (flops < (int64_t(1) << 21) || tasks == 1) {  // too small to be worth a second thread
+            for (int64_t t = 0; t < tasks; ++t) task(t);
+            return;
+        }
+        parallel_tasks(tasks, task);
+    }
+
+    // C = alpha op(A) op(B) + beta C + bias, packing op(A) into the calling thread's buffer.
+    static void run(int64_t M, int64_t N, int64_t K, float alpha, const View& A, const View& B, float beta,
+                    const OutView& C, const float* bias = nullptr) {
+        std::vector<float>& Ap = buffer(0);
+        Ap.resize(static_cast<size_t>(packed_a_size(M, K)));
+        pack_a(A, M, K, Ap.data());
+        run_packed(M, N, K, alpha, Ap.data(), B, beta, C, bias);
+    }
+
+private:
+    static bool omp_in_parallel_region() {
+#if defined(DDPMKIT_HAS_OPENMP)
+        return omp_in_parallel() != 0;
+#else
+        return true;
+#endif
+    }
+    // One tile, straight into C when its columns share a segment, else through a buffer.
+    static void tile(int64_t kc, const float* a, const float* b, const OutView& C, int64_t i0, int64_t j0, int64_t rows,
+                     int64_t cols, float alpha, float beta, const float* bias) {
+        if (C.seg == kNoSegment || j0 / C.seg == (j0 + cols - 1) / C.seg) {
+            micro_kernel<MR, NV>(kc, a, b, C.at(i0, j0), C.ld, rows, cols, alpha, beta, bias);
+            return;
+        }
+        alignas(64) float buf[MR * NR];
+        micro_kernel<MR, NV>(kc, a, b, buf, NR, MR, NR, alpha, 0.0f, bias);
+        for_each_run(C.seg, C.seg_stride, j0, j0 + cols, [&](int64_t c0, int64_t c1, int64_t off) {
+            for (int64_t r = 0; r < rows; ++r) {
+                float* dst = C.data + off + (i0 + r) * C.ld;
+                const float* src = buf + r * NR + (c0 - j0);
+                for (int64_t c = 0; c < c1 - c0; ++c) dst[c] = src[c] + (beta == 0.0f ? 0.0f : beta * dst[c]);
+            }
+        });
+    }
+};
+
+using DefaultEngine = Engine<kMR, kNV>;
+
+inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+    View va{A, lda, trans_a}, vb{B, ldb, trans_b};
+    DefaultEngine::run(M, N, K, alpha, va, vb, beta, OutView{C, ldc});
 }
 
 }  // namespace gemm_detail

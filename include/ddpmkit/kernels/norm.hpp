@@ -1,8 +1,15 @@
 // ddpmkit — group normalization (Wu & He 2018) over x [B, C, HW] with G groups:
 // y = (x - mu_bg) rstd_bg gamma_c + beta_c, where mu and rstd = 1 / sqrt(var + eps) are
-// the mean and biased variance over the C/G channels and HW positions of group g.
-// Statistics are accumulated in double; each (image, group) is one task, so the result
-// does not depend on the thread count.
+// the mean and biased variance over the C/G channels and HW positions of group g; and the
+// same followed by SiLU, y = z sigmoid(z) (Elfwing et al. 2018), fused: the U-Net always
+// applies SiLU after its GroupNorms, and the fused backward recomputes z from x rather
+// than storing it.
+//
+// Each (image, group) is one task, two passes (mean, then the centred variance). The float
+// path sums SIMD vectors over one channel's HW positions in float and the channels in
+// double; ref:: sums in T throughout (double in the tests: the oracle). Sums over images
+// (dgamma, dbeta) are combined in image order: results do not depend on the thread count.
+// Shape letters: B batch, C channels, HW positions, G groups, Cg = C / G, n = Cg HW.
 #pragma once
 
 #include <cmath>
@@ -11,35 +18,316 @@
 
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/parallel.hpp"
+#include "ddpmkit/kernels/elementwise.hpp"
+#include "ddpmkit/kernels/simd.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
+
+namespace ref {
 
 // Also saves mean and rstd [B, G] for the backward pass.
 template <class T>
 void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta, double eps,
                         T* y, T* mean, T* rstd) {
     const int64_t Cg = C / G, n = Cg * HW;
-    parallel_for(0, B * G, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = 0; t < B * G; ++t) {
+        const T* xg = x + t * n;
+        double s = 0;
+        for (int64_t i = 0; i < n; ++i) s += xg[i];
+        const double mu = s / static_cast<double>(n);
+        double ss = 0;
+        for (int64_t i = 0; i < n; ++i) ss += (xg[i] - mu) * (xg[i] - mu);
+        const double r = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
+        mean[t] = static_cast<T>(mu);
+        rstd[t] = static_cast<T>(r);
+        const int64_t c0 = (t % G) * Cg;
+        T* yg = y + t * n;
+        for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t p = c * HW; p < (c + 1) * HW; ++p) yg[p] = static_cast<T>((xg[p] - mu) * r * gamma[c0 + c] + beta[c0 + c]);
+    }
+}
+
+// dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with dxhat = dy gamma,
+// dgamma_c += sum dy xhat, dbeta_c += sum dy. Any of dx, dgamma, dbeta may be null.
+template <class T>
+void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* mean,
+                         const T* rstd, T* dx, T* dgamma, T* dbeta) {
+    const int64_t Cg = C / G, n = Cg * HW;
+    for (int64_t c = 0; c < C && (dgamma || dbeta); ++c)
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t t = b * G + c / Cg;
+            double s = 0, sx = 0;
+            for (int64_t p = 0; p < HW; ++p) {
+                const T v = dy[(b * C + c) * HW + p];
+                s += v;
+                sx += v * (x[(b * C + c) * HW + p] - mean[t]) * rstd[t];
+            }
+            if (dbeta) dbeta[c] += static_cast<T>(s);
+            if (dgamma) dgamma[c] += static_cast<T>(sx);
+        }
+    if (!dx) return;
+    for (int64_t t = 0; t < B * G; ++t) {
+        const T *xg = x + t * n, *dyg = dy + t * n;
+        const double mu = mean[t], r = rstd[t];
+        const int64_t c0 = (t % G) * Cg;
+        double a1 = 0, a2 = 0;  // means of dxhat and dxhat xhat over the group
+        for (int64_t i = 0; i < n; ++i) {
+            const double g = gamma[c0 + i / HW];
+            a1 += dyg[i] * g;
+            a2 += dyg[i] * g * (xg[i] - mu) * r;
+        }
+        a1 /= static_cast<double>(n);
+        a2 /= static_cast<double>(n);
+        for (int64_t i = 0; i < n; ++i) {
+            const double xhat = (xg[i] - mu) * r;
+            dx[t * n + i] += static_cast<T>(r * (dyg[i] * gamma[c0 + i / HW] - a1 - xhat * a2));
+        }
+    }
+}
+
+// y = SiLU(GroupNorm(x)); saves mean and rstd [B, G].
+template <class T>
+void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta,
+                             double eps, T* y, T* mean, T* rstd) {
+    group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
+    for (int64_t i = 0; i < B * C * HW; ++i) y[i] = y[i] / (T(1) + std::exp(-y[i]));  // z sigma(z)
+}
+
+// The gradients of group_norm_silu_forward: dz = dy SiLU'(z) with z recomputed from x, then
+// the GroupNorm backward of dz. Any of dx, dgamma, dbeta may be null.
+template <class T>
+void group_norm_silu_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma,
+                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta) {
+    const int64_t Cg = C / G;
+    std::vector<T> dz(static_cast<size_t>(B * C * HW));
+    for (int64_t i = 0; i < B * C * HW; ++i) {
+        const int64_t c = i / HW % C, t = i / HW / C * G + c / Cg;
+        const T z = (x[i] - mean[t]) * rstd[t] * gamma[c] + beta[c];
+        const T s = T(1) / (T(1) + std::exp(-z));
+        dz[static_cast<size_t>(i)] = dy[i] * s * (T(1) + z * (T(1) - s));  // (z s)' = s (1 + z (1 - s))
+    }
+    group_norm_backward(x, dz.data(), B, C, HW, G, gamma, mean, rstd, dx, dgamma, dbeta);
+}
+
+}  // namespace ref
+
+namespace norm_detail {
+
+// Sum of x[0..n) and of (x - mu)^2: float SIMD within the row, returned in double.
+inline double row_sum(const float* x, int64_t n) {
+    int64_t i = 0;
+    double s = 0;
+#if !defined(DDPMKIT_ARCH_SCALAR)
+    constexpr int W = simd::kWidth;
+    simd::vfloat a0 = simd::zero(), a1 = simd::zero();
+    for (; i + 2 * W <= n; i += 2 * W) {
+        a0 = simd::add(a0, simd::load(x + i));
+        a1 = simd::add(a1, simd::load(x + i + W));
+    }
+    for (; i + W <= n; i += W) a0 = simd::add(a0, simd::load(x + i));
+    s = simd::reduce_add(simd::add(a0, a1));
+#endif
+    float rest = 0;
+    for (; i < n; ++i) rest += x[i];  // leftovers
+    return s + rest;
+}
+inline double row_centred_squares(const float* x, int64_t n, float mu) {
+    int64_t i = 0;
+    double s = 0;
+#if !defined(DDPMKIT_ARCH_SCALAR)
+    constexpr int W = simd::kWidth;
+    const simd::vfloat m = simd::set1(mu);
+    simd::vfloat a0 = simd::zero(), a1 = simd::zero();
+    for (; i + 2 * W <= n; i += 2 * W) {
+        const simd::vfloat d0 = simd::sub(simd::load(x + i), m), d1 = simd::sub(simd::load(x + i + W), m);
+        a0 = simd::fmadd(d0, d0, a0);
+        a1 = simd::fmadd(d1, d1, a1);
+    }
+    for (; i + W <= n; i += W) {
+        const simd::vfloat d = simd::sub(simd::load(x + i), m);
+        a0 = simd::fmadd(d, d, a0);
+    }
+    s = simd::reduce_add(simd::add(a0, a1));
+#endif
+    float rest = 0;
+    for (; i < n; ++i) rest += (x[i] - mu) * (x[i] - mu);  // leftovers
+    return s + rest;
+}
+// Sums of dy and of dy (x - mu) over a row: float SIMD, returned in double.
+inline void row_dot(const float* dy, const float* x, int64_t n, float mu, double& sum_dy, double& sum_dy_xc) {
+    int64_t i = 0;
+    double s = 0, sx = 0;
+#if !defined(DDPMKIT_ARCH_SCALAR)
+    constexpr int W = simd::kWidth;
+    const simd::vfloat m = simd::set1(mu);
+    simd::vfloat a0 = simd::zero(), a1 = simd::zero(), b0 = simd::zero(), b1 = simd::zero();
+    for (; i + 2 * W <= n; i += 2 * W) {
+        const simd::vfloat d0 = simd::load(dy + i), d1 = simd::load(dy + i + W);
+        a0 = simd::add(a0, d0);
+        a1 = simd::add(a1, d1);
+        b0 = simd::fmadd(d0, simd::sub(simd::load(x + i), m), b0);
+        b1 = simd::fmadd(d1, simd::sub(simd::load(x + i + W), m), b1);
+    }
+    for (; i + W <= n; i += W) {
+        const simd::vfloat d = simd::load(dy + i);
+        a0 = simd::add(a0, d);
+        b0 = simd::fmadd(d, simd::sub(simd::load(x + i), m), b0);
+    }
+    s = simd::reduce_add(simd::add(a0, a1));
+    sx = simd::reduce_add(simd::add(b0, b1));
+#endif
+    float rs = 0, rsx = 0;
+    for (; i < n; ++i) {  // leftovers
+        rs += dy[i];
+        rsx += dy[i] * (x[i] - mu);
+    }
+    sum_dy = s + rs;
+    sum_dy_xc = sx + rsx;
+}
+
+// y[i] = z = (x[i] - mu) a + b, or SiLU(z) when silu.
+inline void row_affine(const float* x, int64_t n, float mu, float a, float b, bool silu, float* y) {
+    int64_t i = 0;
+#if !defined(DDPMKIT_ARCH_SCALAR)
+    constexpr int W = simd::kWidth;
+    const simd::vfloat m = simd::set1(mu), va = simd::set1(a), vb = simd::set1(b);
+    if (silu)
+        for (; i + W <= n; i += W) simd::store(y + i, simd::silu(simd::fmadd(simd::sub(simd::load(x + i), m), va, vb)));
+    else
+        for (; i + W <= n; i += W) simd::store(y + i, simd::fmadd(simd::sub(simd::load(x + i), m), va, vb));
+#endif
+    for (; i < n; ++i) {  // leftovers
+        const float z = (x[i] - mu) * a + b;
+        y[i] = silu ? z / (1.0f + std::exp(-z)) : z;
+    }
+}
+
+// dz[i] = dy[i] SiLU'(z), z = (x[i] - mu) a + b.
+inline void row_silu_grad(const float* x, const float* dy, int64_t n, float mu, float a, float b, float* dz) {
+    int64_t i = 0;
+#if !defined(DDPMKIT_ARCH_SCALAR)
+    using namespace simd;
+    constexpr int W = kWidth;
+    const vfloat m = set1(mu), va = set1(a), vb = set1(b), one = set1(1.0f);
+    for (; i + W <= n; i += W) {
+        const vfloat z = fmadd(simd::sub(load(x + i), m), va, vb), s = sigmoid(z);
+        store(dz + i, mul(load(dy + i), mul(s, fmadd(z, simd::sub(one, s), one))));  // s (1 + z (1 - s))
+    }
+#endif
+    for (; i < n; ++i) {  // leftovers
+        const float z = (x[i] - mu) * a + b, s = 1.0f / (1.0f + std::exp(-z));
+        dz[i] = dy[i] * s * (1.0f + z * (1.0f - s));
+    }
+}
+
+// dx[i] += dy[i] a + (x[i] - mu) b + c.
+inline void row_backward(const float* dy, const float* x, int64_t n, float mu, float a, float b, float c, float* dx) {
+    int64_t i = 0;
+#if !defined(DDPMKIT_ARCH_SCALAR)
+    constexpr int W = simd::kWidth;
+    const simd::vfloat m = simd::set1(mu), va = simd::set1(a), vb = simd::set1(b), vc = simd::set1(c);
+    for (; i + W <= n; i += W) {
+        const simd::vfloat t = simd::fmadd(simd::load(dy + i), va, simd::fmadd(simd::sub(simd::load(x + i), m), vb, vc));
+        simd::store(dx + i, simd::add(simd::load(dx + i), t));
+    }
+#endif
+    for (; i < n; ++i) dx[i] += dy[i] * a + ((x[i] - mu) * b + c);  // leftovers
+}
+
+inline std::vector<float>& scratch() {
+    thread_local std::vector<float> buffer;
+    return buffer;
+}
+inline std::vector<double>& channel_sums() {
+    thread_local std::vector<double> buffer;
+    return buffer;
+}
+
+inline void forward(const float* x, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma, const float* beta,
+                    double eps, bool silu, float* y, float* mean, float* rstd) {
+    const int64_t Cg = C / G, n = Cg * HW;
+    parallel_for(0, B * G, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)), [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
-            const T* xg = x + t * n;
+            const float* xg = x + t * n;
             double s = 0;
-            for (int64_t i = 0; i < n; ++i) s += xg[i];
+            for (int64_t c = 0; c < Cg; ++c) s += row_sum(xg + c * HW, HW);
             const double mu = s / static_cast<double>(n);
             double ss = 0;
-            for (int64_t i = 0; i < n; ++i) ss += (xg[i] - mu) * (xg[i] - mu);
+            for (int64_t c = 0; c < Cg; ++c) ss += row_centred_squares(xg + c * HW, HW, static_cast<float>(mu));
             const double r = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
-            mean[t] = static_cast<T>(mu);
-            rstd[t] = static_cast<T>(r);
+            mean[t] = static_cast<float>(mu);
+            rstd[t] = static_cast<float>(r);
             const int64_t c0 = (t % G) * Cg;
-            T* yg = y + t * n;
-            for (int64_t c = 0; c < Cg; ++c) {
-                const T scale = static_cast<T>(r * gamma[c0 + c]);
-                const T shift = static_cast<T>(beta[c0 + c] - mu * r * gamma[c0 + c]);
-                for (int64_t p = c * HW; p < (c + 1) * HW; ++p) yg[p] = xg[p] * scale + shift;
-            }
+            for (int64_t c = 0; c < Cg; ++c)
+                row_affine(xg + c * HW, HW, static_cast<float>(mu), static_cast<float>(r * gamma[c0 + c]), beta[c0 + c], silu,
+                           y + t * n + c * HW);
         }
     });
+}
+
+// The GroupNorm backward; with silu, dy is first turned into dz = dy SiLU'(z) (beta needed).
+inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma,
+                     const float* beta, bool silu, const float* mean, const float* rstd, float* dx, float* dgamma,
+                     float* dbeta) {
+    const int64_t Cg = C / G, n = Cg * HW;
+    std::vector<double>& sums = channel_sums();  // [B, C] sums of dz, [B, C] sums of dz xhat
+    sums.resize(static_cast<size_t>(2 * B * C));
+    double* sum_dz = sums.data();
+    double* sum_dz_xhat = sums.data() + B * C;
+    parallel_for(0, B * G, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)), [&](int64_t t0, int64_t t1) {
+        std::vector<float>& buf = scratch();
+        if (silu) buf.resize(static_cast<size_t>(n));
+        for (int64_t t = t0; t < t1; ++t) {
+            const float *xg = x + t * n, *dzg = dy + t * n;
+            const float mu = mean[t], r = rstd[t];
+            const int64_t b = t / G, c0 = (t % G) * Cg;
+            if (silu) {
+                for (int64_t c = 0; c < Cg; ++c)
+                    row_silu_grad(xg + c * HW, dy + t * n + c * HW, HW, mu, r * gamma[c0 + c], beta[c0 + c], buf.data() + c * HW);
+                dzg = buf.data();
+            }
+            double a1 = 0, a2 = 0;  // sums of dxhat = dz gamma and of dxhat xhat over the group
+            for (int64_t c = 0; c < Cg; ++c) {
+                double s = 0, sx = 0;
+                row_dot(dzg + c * HW, xg + c * HW, HW, mu, s, sx);
+                const double sxhat = sx * r;  // sum dz (x - mu) r
+                sum_dz[b * C + c0 + c] = s;
+                sum_dz_xhat[b * C + c0 + c] = sxhat;
+                a1 += s * gamma[c0 + c];
+                a2 += sxhat * gamma[c0 + c];
+            }
+            if (!dx) continue;
+            a1 /= static_cast<double>(n);
+            a2 /= static_cast<double>(n);
+            // dx = r (dz gamma - a1 - (x - mu) r a2) = dz (gamma r) + (x - mu) (-r^2 a2) - r a1
+            const double rd = r, bx = -rd * rd * a2, cx = -rd * a1;
+            for (int64_t c = 0; c < Cg; ++c)
+                row_backward(dzg + c * HW, xg + c * HW, HW, mu, gamma[c0 + c] * r, static_cast<float>(bx),
+                             static_cast<float>(cx), dx + t * n + c * HW);
+        }
+    });
+    for (int64_t c = 0; c < C; ++c) {  // images in order
+        double s = 0, sx = 0;
+        for (int64_t b = 0; b < B; ++b) {
+            s += sum_dz[b * C + c];
+            sx += sum_dz_xhat[b * C + c];
+        }
+        if (dbeta) dbeta[c] += static_cast<float>(s);
+        if (dgamma) dgamma[c] += static_cast<float>(sx);
+    }
+}
+
+}  // namespace norm_detail
+
+// y = GroupNorm(x); also saves mean and rstd [B, G] for the backward pass.
+template <class T>
+void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta, double eps,
+                        T* y, T* mean, T* rstd) {
+    if constexpr (use_simd<T>())
+        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, false, y, mean, rstd);
+    else
+        ref::group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
 }
 
 // Accumulates dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with dxhat = dy gamma,
@@ -48,47 +336,30 @@ void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G,
 template <class T>
 void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* mean,
                          const T* rstd, T* dx, T* dgamma, T* dbeta) {
-    const int64_t Cg = C / G, n = Cg * HW;
-    std::vector<double> sum_dy(static_cast<size_t>(B * C)), sum_dy_xhat(static_cast<size_t>(B * C));
-    parallel_for(0, B * G, 1, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-            const T *xg = x + t * n, *dyg = dy + t * n;
-            const double mu = mean[t], r = rstd[t];
-            const int64_t b = t / G, c0 = (t % G) * Cg;
-            double a1 = 0, a2 = 0;  // sums of dxhat and dxhat xhat over the group
-            for (int64_t c = 0; c < Cg; ++c) {
-                double s = 0, sx = 0;
-                for (int64_t p = c * HW; p < (c + 1) * HW; ++p) {
-                    s += dyg[p];
-                    sx += dyg[p] * (xg[p] - mu) * r;
-                }
-                sum_dy[static_cast<size_t>(b * C + c0 + c)] = s;
-                sum_dy_xhat[static_cast<size_t>(b * C + c0 + c)] = sx;
-                a1 += s * gamma[c0 + c];
-                a2 += sx * gamma[c0 + c];
-            }
-            if (!dx) continue;
-            a1 /= static_cast<double>(n);
-            a2 /= static_cast<double>(n);
-            T* dxg = dx + t * n;
-            for (int64_t c = 0; c < Cg; ++c) {
-                const double gr = gamma[c0 + c] * r;
-                for (int64_t p = c * HW; p < (c + 1) * HW; ++p) {
-                    const double xhat = (xg[p] - mu) * r;
-                    dxg[p] += static_cast<T>(gr * dyg[p] - r * (a1 + xhat * a2));
-                }
-            }
-        }
-    });
-    for (int64_t c = 0; c < C; ++c) {  // images in order
-        double s = 0, sx = 0;
-        for (int64_t b = 0; b < B; ++b) {
-            s += sum_dy[static_cast<size_t>(b * C + c)];
-            sx += sum_dy_xhat[static_cast<size_t>(b * C + c)];
-        }
-        if (dbeta) dbeta[c] += static_cast<T>(s);
-        if (dgamma) dgamma[c] += static_cast<T>(sx);
-    }
+    if constexpr (use_simd<T>())
+        norm_detail::backward(x, dy, B, C, HW, G, gamma, nullptr, false, mean, rstd, dx, dgamma, dbeta);
+    else
+        ref::group_norm_backward(x, dy, B, C, HW, G, gamma, mean, rstd, dx, dgamma, dbeta);
+}
+
+// y = SiLU(GroupNorm(x)) in one pass over x; saves mean and rstd [B, G].
+template <class T>
+void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta,
+                             double eps, T* y, T* mean, T* rstd) {
+    if constexpr (use_simd<T>())
+        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, true, y, mean, rstd);
+    else
+        ref::group_norm_silu_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
+}
+
+// Accumulates the gradients of group_norm_silu_forward (z = GroupNorm(x) is recomputed).
+template <class T>
+void group_norm_silu_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma,
+                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta) {
+    if constexpr (use_simd<T>())
+        norm_detail::backward(x, dy, B, C, HW, G, gamma, beta, true, mean, rstd, dx, dgamma, dbeta);
+    else
+        ref::group_norm_silu_backward(x, dy, B, C, HW, G, gamma, beta, mean, rstd, dx, dgamma, dbeta);
 }
 
 }  // namespace kernels

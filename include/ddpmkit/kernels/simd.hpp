@@ -1,10 +1,13 @@
 // ddpmkit — the SIMD primitive set, and vector math written once on top of it.
 //
-// Each arch file specializes the same primitives (load, store, set1, add, mul, fmadd,
-// min, max, round, pow2, frexp_*, select_less, reduce_*) for one instruction set; the
+// Each arch file specializes the same primitives (load, store, load_partial,
+// store_partial, set1, add, mul, fmadd, min, max, round, pow2, frexp_*, select_less,
+// transpose, reduce_*) for one instruction set; the
 // kernels use only these names, never intrinsics. Under DDPMKIT_ARCH_SCALAR there is no
 // vector type and every kernel runs its scalar reference (kernels/reference.hpp).
 #pragma once
+
+#include <cstdint>
 
 #include "ddpmkit/config.hpp"
 
@@ -69,6 +72,26 @@ inline vfloat sigmoid(vfloat x) {  // 1 / (1 + e^-x)
     return div(set1(1.0f), add(set1(1.0f), exp(sub(zero(), x))));
 }
 inline vfloat silu(vfloat x) { return mul(x, sigmoid(x)); }  // x sigma(x)
+
+// dst[0..n) = src[0..n) and dst[0..n) += src[0..n), whole vectors then one partial one.
+inline void copy(const float* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + kWidth <= n; i += kWidth) store(dst + i, load(src + i));
+    if (i < n) store_partial(dst + i, load_partial(src + i, static_cast<int>(n - i)), static_cast<int>(n - i));
+}
+inline void accumulate(const float* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + kWidth <= n; i += kWidth) store(dst + i, add(load(dst + i), load(src + i)));
+    if (i < n) {
+        const int r = static_cast<int>(n - i);
+        store_partial(dst + i, add(load_partial(dst + i, r), load_partial(src + i, r)), r);
+    }
+}
+inline void fill_zero(float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + kWidth <= n; i += kWidth) store(dst + i, zero());
+    if (i < n) store_partial(dst + i, zero(), static_cast<int>(n - i));
+}
 inline vfloat tanh(vfloat x) {  // 1 - 2 / (e^2x + 1): exact limits +-1, abs error ~1e-7 near 0
     return sub(set1(1.0f), div(set1(2.0f), add(exp(add(x, x)), set1(1.0f))));
 }

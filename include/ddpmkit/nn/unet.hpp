@@ -50,10 +50,10 @@ public:
     }
     // emb_act = SiLU(emb) [B, E], computed once per forward by the U-Net.
     Var<T> forward(const Var<T>& x, const Var<T>& emb_act) const {
-        Var<T> h = conv1.forward(silu(norm1.forward(x)));
+        Var<T> h = conv1.forward(norm1.forward_silu(x));
         const int64_t B = h.size(0), C = h.size(1);
         h = h + reshape(temb.forward(emb_act), {B, C, 1, 1});
-        h = conv2.forward(drop.forward(silu(norm2.forward(h))));
+        h = conv2.forward(drop.forward(norm2.forward_silu(h)));
         return (skip ? skip->forward(x) : x) + h;
     }
 };
@@ -249,7 +249,7 @@ public:
             }
             h = run(step, h, emb_act);
         }
-        return conv_out_->forward(silu(norm_out_->forward(h)));
+        return conv_out_->forward(norm_out_->forward_silu(h));
     }
 
 private:

@@ -45,6 +45,29 @@ inline vfloat frexp_exponent(vfloat x) {
 inline vfloat select_less(vfloat a, vfloat b, vfloat if_less, vfloat otherwise) {
     return _mm256_blendv_ps(otherwise, if_less, _mm256_cmp_ps(a, b, _CMP_LT_OQ));
 }
+// The first n lanes (0 <= n <= 8) of p; the other lanes are 0 on load, untouched on
+// store, and never accessed (no fault past the end of an array).
+inline __m256i lanes_below(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+inline vfloat load_partial(const float* p, int n) { return _mm256_maskload_ps(p, lanes_below(n)); }
+inline void store_partial(float* p, vfloat v, int n) { _mm256_maskstore_ps(p, lanes_below(n), v); }
+// In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
+inline void transpose(vfloat r[8]) {
+    __m256 a[8], b[8];
+    for (int i = 0; i < 8; i += 2) {
+        a[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        a[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {  // b[i + m], lane L: rows i..i+3 at column 4 L + m
+        b[i] = _mm256_shuffle_ps(a[i], a[i + 2], 0x44);
+        b[i + 1] = _mm256_shuffle_ps(a[i], a[i + 2], 0xEE);
+        b[i + 2] = _mm256_shuffle_ps(a[i + 1], a[i + 3], 0x44);
+        b[i + 3] = _mm256_shuffle_ps(a[i + 1], a[i + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; ++m) {
+        r[m] = _mm256_permute2f128_ps(b[m], b[4 + m], 0x20);
+        r[4 + m] = _mm256_permute2f128_ps(b[m], b[4 + m], 0x31);
+    }
+}
 inline float reduce_add(vfloat v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

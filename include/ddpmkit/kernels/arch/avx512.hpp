@@ -49,6 +49,32 @@ inline vfloat frexp_exponent(vfloat x) { return _mm512_add_ps(_mm512_getexp_ps(x
 inline vfloat select_less(vfloat a, vfloat b, vfloat if_less, vfloat otherwise) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), otherwise, if_less);
 }
+// The first n lanes (0 <= n <= 16) of p; the other lanes are 0 on load, untouched on
+// store, and never accessed (no fault past the end of an array).
+inline vfloat load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p); }
+inline void store_partial(float* p, vfloat v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v); }
+// In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
+inline void transpose(vfloat r[16]) {
+    __m512 a[16], b[16];
+    for (int i = 0; i < 16; i += 2) {
+        a[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);      // per 128-bit lane: x0 y0 x1 y1
+        a[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);  // x2 y2 x3 y3
+    }
+    for (int i = 0; i < 16; i += 4) {  // b[i + m], lane L: rows i..i+3 at column 4 L + m
+        b[i] = _mm512_shuffle_ps(a[i], a[i + 2], 0x44);
+        b[i + 1] = _mm512_shuffle_ps(a[i], a[i + 2], 0xEE);
+        b[i + 2] = _mm512_shuffle_ps(a[i + 1], a[i + 3], 0x44);
+        b[i + 3] = _mm512_shuffle_ps(a[i + 1], a[i + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; ++m) {  // gather lane L of b[m], b[4 + m], b[8 + m], b[12 + m]
+        const __m512 p0 = _mm512_shuffle_f32x4(b[m], b[4 + m], 0x88), p1 = _mm512_shuffle_f32x4(b[m], b[4 + m], 0xDD);
+        const __m512 p2 = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0x88), p3 = _mm512_shuffle_f32x4(b[8 + m], b[12 + m], 0xDD);
+        r[m] = _mm512_shuffle_f32x4(p0, p2, 0x88);
+        r[8 + m] = _mm512_shuffle_f32x4(p0, p2, 0xDD);
+        r[4 + m] = _mm512_shuffle_f32x4(p1, p3, 0x88);
+        r[12 + m] = _mm512_shuffle_f32x4(p1, p3, 0xDD);
+    }
+}
 inline float reduce_add(vfloat v) { return _mm512_reduce_add_ps(v); }
 inline float reduce_max(vfloat v) { return _mm512_reduce_max_ps(v); }
 

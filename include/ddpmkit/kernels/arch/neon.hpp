@@ -44,6 +44,26 @@ inline vfloat frexp_exponent(vfloat x) {
 inline vfloat select_less(vfloat a, vfloat b, vfloat if_less, vfloat otherwise) {
     return vbslq_f32(vcltq_f32(a, b), if_less, otherwise);
 }
+// The first n lanes (0 <= n <= 4) of p; the other lanes are 0 on load, untouched on
+// store, and never accessed (NEON has no masked access: through a small buffer).
+inline vfloat load_partial(const float* p, int n) {
+    float buf[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < n; ++i) buf[i] = p[i];
+    return vld1q_f32(buf);
+}
+inline void store_partial(float* p, vfloat v, int n) {
+    float buf[4];
+    vst1q_f32(buf, v);
+    for (int i = 0; i < n; ++i) p[i] = buf[i];
+}
+// In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
+inline void transpose(vfloat r[4]) {
+    const float32x4x2_t t0 = vtrnq_f32(r[0], r[1]), t1 = vtrnq_f32(r[2], r[3]);
+    r[0] = vcombine_f32(vget_low_f32(t0.val[0]), vget_low_f32(t1.val[0]));
+    r[1] = vcombine_f32(vget_low_f32(t0.val[1]), vget_low_f32(t1.val[1]));
+    r[2] = vcombine_f32(vget_high_f32(t0.val[0]), vget_high_f32(t1.val[0]));
+    r[3] = vcombine_f32(vget_high_f32(t0.val[1]), vget_high_f32(t1.val[1]));
+}
 inline float reduce_add(vfloat v) { return vaddvq_f32(v); }
 inline float reduce_max(vfloat v) { return vmaxvq_f32(v); }
 

@@ -24,6 +24,7 @@
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-variable"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 bug 105593 in the AVX-512 intrinsics
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <Eigen/Dense>
 #if defined(__clang__)

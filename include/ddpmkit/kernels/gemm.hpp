@@ -309,12 +309,13 @@ private:
             return;
         }
         alignas(64) float buf[MR * NR];
-        micro_kernel<MR, NV>(kc, a, b, buf, NR, MR, NR, alpha, 0.0f, bias);
+        micro_kernel<MR, NV>(kc, a, b, buf, NR, MR, NR, alpha, 0.0f, nullptr);  // bias: only `rows` of it exist
         for_each_run(C.seg, C.seg_stride, j0, j0 + cols, [&](int64_t c0, int64_t c1, int64_t off) {
             for (int64_t r = 0; r < rows; ++r) {
                 float* dst = C.data + off + (i0 + r) * C.ld;
                 const float* src = buf + r * NR + (c0 - j0);
-                for (int64_t c = 0; c < c1 - c0; ++c) dst[c] = src[c] + (beta == 0.0f ? 0.0f : beta * dst[c]);
+                const float add = bias ? bias[r] : 0.0f;
+                for (int64_t c = 0; c < c1 - c0; ++c) dst[c] = src[c] + add + (beta == 0.0f ? 0.0f : beta * dst[c]);
             }
         });
     }

@@ -2,11 +2,12 @@
 // Included by kernels/simd.hpp only; nothing else uses intrinsics.
 #pragma once
 
-// GCC 12's AVX-512 intrinsics trip its own -Wmaybe-uninitialized (GCC bug 105593); the
+// GCC 12's AVX-512 intrinsics trip its own -W(maybe-)uninitialized (GCC bug 105593); the
 // diagnostic state is taken at the header's lines, so silence it around the include.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #else

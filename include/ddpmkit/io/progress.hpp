@@ -57,7 +57,8 @@ public:
         const Clock::time_point now = Clock::now();
         const double since_print = std::chrono::duration<double>(now - last_print_).count();
         const bool due = !printed_ || step >= total_ || since_print >= (in_place_ ? 0.1 : interval_);
-        if (!due) return;
+        if (!due || (printed_ && step == last_step_)) return;  // a step is shown once
+        last_step_ = step;
         last_print_ = now;
         printed_ = true;
         const std::string line = format(step, values, std::chrono::duration<double>(now - start_).count());
@@ -129,7 +130,7 @@ private:
         return 200;  // not a terminal after all (in_place forced): keep lines sane
     }
 
-    int64_t total_, first_step_;
+    int64_t total_, first_step_, last_step_ = -1;
     double interval_;
     std::FILE* out_;
     bool in_place_ = false, printed_ = false, open_line_ = false;

@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "ddpmkit/ddpmkit.hpp"
+#include "helpers.hpp"
 
 using namespace ddpmkit;
+using test::message_of;
 using Inputs = std::vector<VarD>;
 
 namespace {
@@ -25,21 +27,9 @@ VarD positive_leaf(const Shape& s, uint64_t seed, double lo = 0.5, double hi = 2
 }
 
 void check_gradients(const std::function<VarD(const Inputs&)>& f, const Inputs& inputs) {
-    const GradcheckResult r = gradcheck(f, inputs);
-    INFO(r.message);
-    CHECK(r.ok);
-    CHECK(r.max_abs_error < 1e-5);
+    test::check_gradients(f, inputs, 1e-5);
 }
 
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
-}
 
 }  // namespace
 

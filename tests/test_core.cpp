@@ -6,19 +6,11 @@
 #include <vector>
 
 #include "ddpmkit/ddpmkit.hpp"
+#include "helpers.hpp"
 
 using namespace ddpmkit;
+using test::message_of;
 
-// The message of the exception thrown by f, or "" if none was thrown.
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
-}
 
 TEST_CASE("core: Shape numel, strides, equality and printing") {
     const Shape s{2, 3, 4};
@@ -95,6 +87,37 @@ TEST_CASE("core: reshape and slice share storage, clone does not") {
     e.copy_from(t);
     CHECK(e(1, 1) == 5.0f);
     CHECK_THROWS_AS(e.copy_from(r), ShapeError);
+}
+
+TEST_CASE("core: large blocks are reused after they are freed, up to the cache limit") {
+    BlockCache& cache = BlockCache::instance();
+    cache.clear();
+    const Shape big{300, 1000};  // 1.2 MB: cached
+    const float* first = nullptr;
+    {
+        TensorF a = TensorF::empty(big);
+        a.fill(7.0f);
+        first = a.data();
+        CHECK(reinterpret_cast<uintptr_t>(first) % kAlignment == 0);
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    CHECK(cache.cached_bytes() == 0);  // nothing is cached under AddressSanitizer
+#else
+    CHECK(cache.cached_bytes() == BlockCache::rounded(300 * 1000 * sizeof(float)));
+    {
+        const TensorF b(big);  // the same block, zero-filled again
+        CHECK(b.data() == first);
+        CHECK(cache.cached_bytes() == 0);
+        for (int64_t i = 0; i < b.numel(); i += 997) CHECK(b.data()[i] == 0.0f);
+    }
+    cache.set_limit(0);  // over the limit: freed at once
+    CHECK(cache.cached_bytes() == 0);
+    { const TensorF c(big); }
+    CHECK(cache.cached_bytes() == 0);
+    cache.set_limit(size_t(1) << 30);
+    { const TensorF small({10}); }  // below kMinCachedBytes: never cached
+    CHECK(cache.cached_bytes() == 0);
+#endif
 }
 
 TEST_CASE("core: printing elides long axes") {

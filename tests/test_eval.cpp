@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "ddpmkit/ddpmkit.hpp"
+#include "helpers.hpp"
 #include "ddpmkit/eval/classifier.hpp"
 #include "ddpmkit/eval/frechet.hpp"
 
 using namespace ddpmkit;
+using test::message_of;
 
 namespace {
 
@@ -41,15 +43,6 @@ TensorD samples(int64_t N, const std::vector<double>& sd, double shift, uint64_t
     return x;
 }
 
-template <class E, class F>
-std::string message_of(F&& f) {
-    try {
-        f();
-    } catch (const E& e) {
-        return e.what();
-    }
-    return "";
-}
 
 }  // namespace
 

@@ -251,11 +251,14 @@ struct ConvTestCase {
     int64_t B, C, H, W, O, k, stride, pad;
 };
 // The U-Net's kinds (3x3 pad 1, 3x3 stride 2, 1x1) and odd ones; batches that split into
-// several chunks of images, with leftovers.
-const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},   {3, 4, 7, 7, 5, 3, 1, 1},   {9, 8, 7, 7, 16, 3, 1, 1},
-                                   {17, 5, 6, 6, 7, 3, 2, 1},  {4, 6, 5, 4, 3, 1, 1, 0},   {10, 16, 3, 3, 9, 1, 1, 0},
-                                   {5, 3, 5, 4, 2, 2, 2, 0},   {3, 2, 4, 5, 3, 3, 1, 0},   {2, 32, 28, 28, 32, 3, 1, 1},
-                                   {11, 24, 7, 7, 13, 3, 1, 1}, {6, 1, 9, 9, 33, 3, 1, 1}, {7, 19, 14, 14, 1, 3, 1, 1}};
+// several chunks of images, with leftovers. 3x3 stride 1 pad 1 with at least 16 channels in
+// and out runs Winograd's F(2x2, 3x3): odd, non-square, 1x1 and 2x3 images for its edge tiles.
+const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 3, 1, 1},    {9, 8, 7, 7, 16, 3, 1, 1},
+                                   {17, 5, 6, 6, 7, 3, 2, 1},   {4, 6, 5, 4, 3, 1, 1, 0},    {10, 16, 3, 3, 9, 1, 1, 0},
+                                   {5, 3, 5, 4, 2, 2, 2, 0},    {3, 2, 4, 5, 3, 3, 1, 0},    {2, 32, 28, 28, 32, 3, 1, 1},
+                                   {11, 24, 7, 7, 13, 3, 1, 1}, {6, 1, 9, 9, 33, 3, 1, 1},   {7, 19, 14, 14, 1, 3, 1, 1},
+                                   {3, 16, 5, 9, 20, 3, 1, 1},  {5, 17, 14, 14, 16, 3, 1, 1}, {2, 16, 1, 1, 16, 3, 1, 1},
+                                   {13, 16, 2, 3, 18, 3, 1, 1}, {20, 64, 7, 7, 64, 3, 1, 1}};
 }  // namespace
 
 TEST_CASE("kernels: conv2d forward and backward match the reference") {
@@ -284,6 +287,7 @@ TEST_CASE("kernels: conv2d forward and backward match the reference") {
 
 TEST_CASE("kernels: conv2d is bitwise the same for 1 and 2 threads") {
     for (const ConvTestCase& t : {ConvTestCase{64, 16, 7, 7, 16, 3, 1, 1}, ConvTestCase{13, 8, 14, 14, 8, 3, 2, 1},
+                                  ConvTestCase{9, 20, 14, 14, 24, 3, 1, 1},
                                   ConvTestCase{1, 8, 9, 9, 4, 3, 1, 1}, ConvTestCase{20, 12, 5, 5, 6, 1, 1, 0}}) {
         const kernels::ConvGeometry g{t.C, t.H, t.W, t.O, t.k, t.k, t.stride, t.pad};
         const int64_t P = g.Ho() * g.Wo(), nx = t.B * t.C * t.H * t.W, ny = t.B * t.O * P, nw = t.O * g.K();

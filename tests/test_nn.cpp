@@ -7,9 +7,11 @@
 #include <vector>
 
 #include "ddpmkit/ddpmkit.hpp"
+#include "helpers.hpp"
 #include "golden.hpp"
 
 using namespace ddpmkit;
+using test::check_gradients;
 using Inputs = std::vector<VarD>;
 
 namespace {
@@ -19,11 +21,6 @@ VarD leaf(const Shape& s, uint64_t seed) {
     return VarD(TensorD::randn(s, rng), true);
 }
 
-void check_gradients(const std::function<VarD(const Inputs&)>& f, const Inputs& inputs) {
-    const GradcheckResult r = gradcheck(f, inputs);
-    INFO(r.message);
-    CHECK(r.ok);
-}
 
 const std::string kGolden = std::string(DDPMKIT_TEST_DATA_DIR) + "/golden_small.safetensors";
 

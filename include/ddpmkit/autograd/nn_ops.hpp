@@ -23,7 +23,7 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
     if (sx.rank() != 2 || sw.rank() != 2 || sx[1] != sw[1] || (b.defined() && b.shape() != Shape{sw[0]}))
         throw shape_error("linear", sx, sw, "(input, weight) do not fit x [B, I], W [O, I], b [O]");
     const int64_t B = sx[0], I = sx[1], O = sw[0];
-    Tensor<T> y({B, O});
+    Tensor<T> y = Tensor<T>::empty({B, O});
     if (b.defined())
         for (int64_t i = 0; i < B; ++i) std::copy(b.value().data(), b.value().data() + O, y.data() + i * O);
     kernels::gemm<T>(false, true, B, O, I, T(1), x.value().data(), I, w.value().data(), I, b.defined() ? T(1) : T(0),
@@ -54,7 +54,7 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride 
         pad < 0 || sx[2] + 2 * pad < sw[2] || sx[3] + 2 * pad < sw[3])
         throw shape_error("conv2d", sx, sw, "(input, weight) do not fit x [B, C, H, W], w [O, C, kh, kw], b [O]");
     const kernels::ConvGeometry g{sx[1], sx[2], sx[3], sw[0], sw[2], sw[3], stride, pad};
-    Tensor<T> y({sx[0], g.O, g.Ho(), g.Wo()});
+    Tensor<T> y = Tensor<T>::empty({sx[0], g.O, g.Ho(), g.Wo()});
     kernels::conv2d_forward(x.value().data(), sx[0], w.value().data(), b.defined() ? b.value().data() : nullptr, g, y.data());
     std::vector<Var<T>> inputs = {x, w};
     if (b.defined()) inputs.push_back(b);
@@ -78,7 +78,7 @@ Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int6
                           "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
                               " groups, weight and bias [C]");
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
-    Tensor<T> y(sx), mean({B, groups}), rstd({B, groups});
+    Tensor<T> y = Tensor<T>::empty(sx), mean({B, groups}), rstd({B, groups});
     kernels::group_norm_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps, y.data(),
                                 mean.data(), rstd.data());
     return Var<T>::make(y, "group_norm", {x, gamma, beta}, [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
@@ -103,7 +103,7 @@ Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
                           "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
                               " groups, weight and bias [C]");
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
-    Tensor<T> y(sx), mean({B, groups}), rstd({B, groups});
+    Tensor<T> y = Tensor<T>::empty(sx), mean({B, groups}), rstd({B, groups});
     kernels::group_norm_silu_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps,
                                      y.data(), mean.data(), rstd.data());
     return Var<T>::make(y, "group_norm_silu", {x, gamma, beta}, [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
@@ -125,7 +125,7 @@ Var<T> upsample_nearest2x(const Var<T>& x) {
     const Shape& s = x.shape();
     if (s.rank() != 4) throw shape_error("upsample_nearest2x", s, "is not [B, C, H, W]");
     const int64_t planes = s[0] * s[1], H = s[2], W = s[3];
-    Tensor<T> y({s[0], s[1], 2 * H, 2 * W});
+    Tensor<T> y = Tensor<T>::empty({s[0], s[1], 2 * H, 2 * W});
     const T* px = x.value().data();
     T* py = y.data();
     parallel_for(0, planes, 16, [&](int64_t p0, int64_t p1) {
@@ -153,7 +153,7 @@ Var<T> embedding(const Var<T>& table, const Tensor<int64_t>& ids) {
     const Shape& s = table.shape();
     if (s.rank() != 2 || ids.dim() != 1) throw shape_error("embedding", s, ids.shape(), "(table, ids) are not [N, D], [B]");
     const int64_t B = ids.numel(), D = s[1];
-    Tensor<T> y({B, D});
+    Tensor<T> y = Tensor<T>::empty({B, D});
     for (int64_t i = 0; i < B; ++i) {
         const int64_t id = ids.data()[i];
         if (id < 0 || id >= s[0])
@@ -172,7 +172,7 @@ template <class T>
 Var<T> dropout(const Var<T>& x, double p, Rng& rng) {
     if (p < 0.0 || p >= 1.0) throw std::invalid_argument("dropout: p = " + std::to_string(p) + " is outside [0, 1)");
     if (p == 0.0) return x;
-    Tensor<T> mask(x.shape());
+    Tensor<T> mask = Tensor<T>::empty(x.shape());
     rng.uniform(mask.data(), mask.numel());
     for (int64_t i = 0; i < mask.numel(); ++i) mask.data()[i] = mask.data()[i] < p ? T(0) : static_cast<T>(1.0 / (1.0 - p));
     return x * Var<T>(mask);

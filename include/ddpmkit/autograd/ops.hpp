@@ -26,7 +26,7 @@ namespace autograd {
 // a op b on tensors, broadcast.
 template <class T>
 Tensor<T> broadcast(kernels::BinaryOp op, const Tensor<T>& a, const Tensor<T>& b, const char* name) {
-    Tensor<T> out(broadcast_shapes(name, a.shape(), b.shape()));
+    Tensor<T> out = Tensor<T>::empty(broadcast_shapes(name, a.shape(), b.shape()));
     kernels::broadcast_binary(op, a.data(), a.shape(), b.data(), b.shape(), out.data(), out.shape());
     return out;
 }
@@ -42,7 +42,7 @@ Tensor<T> sum_to_shape(const Tensor<T>& g, const Shape& target) {
         if (cur.shape()[d] == want) continue;
         Shape reduced = cur.shape();
         reduced[d] = 1;
-        Tensor<T> next(reduced);
+        Tensor<T> next = Tensor<T>::empty(reduced);
         kernels::sum_axis(cur.data(), cur.shape().numel(0, d), cur.shape()[d], cur.shape().numel(d + 1, r), next.data());
         cur = next;
     }
@@ -88,7 +88,7 @@ Var<T> binary(kernels::BinaryOp op, const char* name, const Var<T>& a, const Var
 
 template <class T>
 Var<T> unary(kernels::UnaryOp op, const char* name, const Var<T>& x) {
-    Tensor<T> y(x.shape());
+    Tensor<T> y = Tensor<T>::empty(x.shape());
     kernels::unary(op, x.value().data(), y.data(), y.numel());
     return Var<T>::make(y, name, {x}, [op](Node<T>& self) {  // dx += dy f'(x)
         Node<T>& px = *self.parents[0];
@@ -113,7 +113,7 @@ Var<T> scaled_sum(const Var<T>& x, std::vector<int> axes, bool keepdim, bool mea
     for (int a : axes) {
         Shape reduced = cur.shape();
         reduced[a] = 1;
-        Tensor<T> next(reduced);
+        Tensor<T> next = Tensor<T>::empty(reduced);
         kernels::sum_axis(cur.data(), cur.shape().numel(0, a), cur.shape()[a], cur.shape().numel(a + 1, s.rank()), next.data());
         count *= s[a];
         cur = next;
@@ -209,7 +209,7 @@ Var<T> silu(const Var<T>& x) { return autograd::unary(kernels::UnaryOp::Silu, "s
 // x^p, elementwise, for a constant exponent p.
 template <class T>
 Var<T> pow(const Var<T>& x, T p) {
-    Tensor<T> y(x.shape());
+    Tensor<T> y = Tensor<T>::empty(x.shape());
     for (int64_t i = 0; i < y.numel(); ++i) y.data()[i] = std::pow(x.value().data()[i], p);
     return Var<T>::make(y, "pow", {x}, [p](autograd::Node<T>& self) {  // (x^p)' = p x^(p-1)
         autograd::Node<T>& px = *self.parents[0];
@@ -272,7 +272,7 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
     const int64_t M = sa[r - 2], K = sa[r - 1], N = sb[r - 1], batch = sa.numel(0, r - 2);
     Shape so = sa;
     so[r - 1] = N;
-    Tensor<T> out(so);
+    Tensor<T> out = Tensor<T>::empty(so);
     kernels::gemm_batched<T>(batch, false, false, M, N, K, T(1), a.value().data(), K, M * K, b.value().data(), N, K * N,
                              T(0), out.data(), N, M * N);
     return Var<T>::make(out, "matmul", {a, b}, [M, N, K, batch](autograd::Node<T>& self) {
@@ -311,10 +311,10 @@ Var<T> permute(const Var<T>& x, const std::vector<int>& perm) {
     if (!ok) throw shape_error("permute", s, "needs a permutation of its " + std::to_string(s.rank()) + " axes");
     Shape so;
     for (int p : perm) so.push_back(s[p]);
-    Tensor<T> out(so);
+    Tensor<T> out = Tensor<T>::empty(so);
     kernels::permute(x.value().data(), s, perm.data(), out.data());
     return Var<T>::make(out, "permute", {x}, [inverse](autograd::Node<T>& self) {  // dx += dy permuted back
-        Tensor<T> back(self.parents[0]->value.shape());
+        Tensor<T> back = Tensor<T>::empty(self.parents[0]->value.shape());
         kernels::permute(self.grad.data(), self.grad.shape(), inverse.data(), back.data());
         autograd::accumulate(*self.parents[0], back);
     });
@@ -345,7 +345,7 @@ Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
         so[a] += x.shape()[a];
     }
     const int64_t outer = s0.numel(0, a), inner = s0.numel(a + 1, s0.rank()), row = so[a] * inner;
-    Tensor<T> out(so);
+    Tensor<T> out = Tensor<T>::empty(so);
     int64_t offset = 0;
     for (const Var<T>& x : xs) {
         const int64_t len = x.shape()[a] * inner;
@@ -376,7 +376,7 @@ std::vector<Var<T>> split(const Var<T>& x, const std::vector<int64_t>& sizes, in
     for (int64_t n : sizes) {
         Shape piece = s;
         piece[a] = n;
-        Tensor<T> v(piece);
+        Tensor<T> v = Tensor<T>::empty(piece);
         const int64_t len = n * inner;
         kernels::copy_rows(outer, len, x.value().data() + offset, row, v.data(), len, false);
         out.push_back(Var<T>::make(v, "split", {x}, [outer, len, row, offset](autograd::Node<T>& self) {  // dx block += dy
@@ -395,7 +395,7 @@ Var<T> softmax(const Var<T>& x, int axis = -1) {
     const int a = normalize_axis("softmax", axis, x.shape());
     if (a != x.dim() - 1) return transpose(softmax(transpose(x, a, -1), -1), a, -1);
     const int64_t n = x.dim() == 0 ? 1 : x.shape()[a], rows = x.numel() / std::max<int64_t>(n, 1);
-    Tensor<T> y(x.shape());
+    Tensor<T> y = Tensor<T>::empty(x.shape());
     kernels::softmax(x.value().data(), rows, n, y.data());
     return Var<T>::make(y, "softmax", {x}, [rows, n](autograd::Node<T>& self) {  // dx = y (dy - <dy, y>)
         kernels::softmax_backward(self.value.data(), self.grad.data(), rows, n, self.parents[0]->grad_buffer().data());

@@ -20,20 +20,9 @@
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/random.hpp"
 #include "ddpmkit/core/shape.hpp"
+#include "ddpmkit/core/storage.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
-
-constexpr size_t kAlignment = 64;
-
-// n elements of T, 64-byte aligned, zero-initialised.
-template <class T>
-std::shared_ptr<T> aligned_storage_of(int64_t n) {
-    const size_t bytes = (static_cast<size_t>(n) * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
-    void* p = std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes);
-    if (!p) throw std::bad_alloc();
-    std::memset(p, 0, bytes);
-    return std::shared_ptr<T>(static_cast<T*>(p), [](T* q) { std::free(q); });
-}
 
 template <class T>
 class Tensor {
@@ -49,9 +38,9 @@ public:
     explicit Tensor(const Shape& shape) : shape_(shape), storage_(aligned_storage_of<T>(shape.numel())) {
         data_ = storage_.get();
     }
-    Tensor(const Shape& shape, T value) : Tensor(shape) { fill(value); }
+    Tensor(const Shape& shape, T value) : Tensor(shape, Unset{}) { fill(value); }
     // A tensor holding `values` (row-major); their number must match the shape.
-    Tensor(const Shape& shape, const std::vector<T>& values) : Tensor(shape) {
+    Tensor(const Shape& shape, const std::vector<T>& values) : Tensor(shape, Unset{}) {
         if (static_cast<int64_t>(values.size()) != shape.numel())
             throw shape_error("Tensor", shape, "needs " + std::to_string(shape.numel()) + " values, got " +
                                                    std::to_string(values.size()));
@@ -59,19 +48,21 @@ public:
     }
 
     static Tensor zeros(const Shape& shape) { return Tensor(shape); }
+    // Elements left unset: for outputs that a kernel overwrites completely.
+    static Tensor empty(const Shape& shape) { return Tensor(shape, Unset{}); }
     static Tensor ones(const Shape& shape) { return Tensor(shape, T(1)); }
     static Tensor scalar(T value) { return Tensor(Shape{}, value); }
     // Independent N(mean, std^2) entries from the counter-based generator.
     static Tensor randn(const Shape& shape, Rng& rng, double mean = 0.0, double std = 1.0) {
         static_assert(std::is_floating_point<T>::value, "randn: floating-point tensors only");
-        Tensor t(shape);
+        Tensor t = empty(shape);
         rng.normal(t.data_, t.numel(), mean, std);
         return t;
     }
     // Independent U[lo, hi) entries.
     static Tensor rand(const Shape& shape, Rng& rng, double lo = 0.0, double hi = 1.0) {
         static_assert(std::is_floating_point<T>::value, "rand: floating-point tensors only");
-        Tensor t(shape);
+        Tensor t = empty(shape);
         rng.uniform(t.data_, t.numel(), lo, hi);
         return t;
     }
@@ -122,13 +113,13 @@ public:
         return t;
     }
     Tensor clone() const {
-        Tensor t(shape_);
+        Tensor t = empty(shape_);
         std::copy(data_, data_ + numel(), t.data_);
         return t;
     }
     template <class U>
     Tensor<U> cast() const {
-        Tensor<U> t(shape_);
+        Tensor<U> t = Tensor<U>::empty(shape_);
         for (int64_t i = 0; i < numel(); ++i) t.data()[i] = static_cast<U>(data_[i]);
         return t;
     }
@@ -155,6 +146,8 @@ public:
     }
 
 private:
+    struct Unset {};
+    Tensor(const Shape& shape, Unset) : shape_(shape), storage_(aligned_storage_of<T>(shape.numel(), false)), data_(storage_.get()) {}
     int64_t offset_of() const { return 0; }
     template <class... I>
     int64_t offset_of(I... idx) const {

@@ -28,6 +28,7 @@
 #include "ddpmkit/kernels/gemm.hpp"
 #include "ddpmkit/kernels/reduce.hpp"
 #include "ddpmkit/kernels/reference.hpp"
+#include "ddpmkit/kernels/winograd.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
@@ -321,6 +322,11 @@ inline void backward_weight(const float* x, int64_t B, const ConvGeometry& g, co
         for (int64_t c = 0; c < chunks; ++c) axpy(i1 - i0, 1.0f, part.data() + c * OK + i0, dw + i0);
     });
 }
+
+// 3x3, stride 1, padding 1 with enough channels for its 16 GEMMs: Winograd (winograd.hpp).
+inline bool use_winograd(const ConvGeometry& g) {
+    return g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad == 1 && g.C >= 16 && g.O >= 16;
+}
 }  // namespace conv_detail
 #endif
 
@@ -329,7 +335,11 @@ template <class T>
 void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y) {
 #if !defined(DDPMKIT_ARCH_SCALAR)
     if constexpr (use_simd<T>()) {
-        if (B > 0 && g.O > 0) conv_detail::forward(x, B, w, bias, g, y);
+        if (B <= 0 || g.O <= 0) return;
+        if (conv_detail::use_winograd(g))
+            winograd::forward(x, B, g.C, g.O, g.H, g.W, w, bias, y);
+        else
+            conv_detail::forward(x, B, w, bias, g, y);
         return;
     }
 #endif
@@ -350,6 +360,11 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
             sum_axis(dy, B * g.O, P, int64_t(1), partial.data());
             for (int64_t b = 0; b < B; ++b)
                 for (int64_t o = 0; o < g.O; ++o) db[o] += partial[static_cast<size_t>(b * g.O + o)];
+        }
+        if (conv_detail::use_winograd(g)) {
+            if (dw) winograd::backward_weight(x, B, g.C, g.O, g.H, g.W, dy, dw);
+            if (dx) winograd::backward_data(B, g.C, g.O, g.H, g.W, w, dy, dx);
+            return;
         }
         if (dw) conv_detail::backward_weight(x, B, g, dy, dw);
         if (dx) conv_detail::backward_data(B, w, g, dy, dx);

@@ -15,7 +15,6 @@
 // Images are processed in chunks (a few hundred tiles each, one chunk per task); the weight
 // gradient sums fixed chunks in index order, so every result is bitwise the same for any
 // thread count. Float with SIMD only; conv2d.hpp chooses it for 3x3, stride 1, padding 1.
-// The arithmetic loops run along a row of tiles with unit stride, for the compiler to vectorize.
 #pragma once
 
 #include <algorithm>
@@ -24,9 +23,21 @@
 
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/parallel.hpp"
+#include "ddpmkit/kernels/elementwise.hpp"
 #include "ddpmkit/kernels/gemm.hpp"
+#include "ddpmkit/kernels/simd.hpp"
 
 #if !defined(DDPMKIT_ARCH_SCALAR)
+
+// The next loop's arrays do not overlap: without the promise GCC keeps the loops over the
+// 16 transform planes scalar (too many pointers to check at run time).
+#if defined(__clang__)
+#define DDPMKIT_NO_ALIAS _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define DDPMKIT_NO_ALIAS _Pragma("GCC ivdep")
+#else
+#define DDPMKIT_NO_ALIAS
+#endif
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
@@ -63,8 +74,9 @@ struct Tiles {
 // then U is [16][C][O].
 inline void transform_weights(const float* w, int64_t O, int64_t C, bool adjoint, float* U) {
     const int64_t rows = adjoint ? C : O, cols = adjoint ? O : C;
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) {
+    parallel_for(0, rows * cols, 256, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t r = i / cols, c = i % cols;
             float g[3][3];
             for (int i = 0; i < 3; ++i)
                 for (int j = 0; j < 3; ++j)
@@ -85,49 +97,52 @@ inline void transform_weights(const float* w, int64_t O, int64_t C, bool adjoint
                 u[3 * step] = gg[k][2];
             }
         }
+    });
 }
 
-// V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; t = image tiles
-// + ty tw + tx, the rows of V `ld` apart. d B is computed once per padded input row (rows
-// -1 .. 2 th are shared by neighbouring tile rows), then B^T combines four such rows.
+// The transforms work on whole image planes with long unit-stride loops (a row of tiles is
+// only 4 to 14 long): tile t = ty tw + tx of a plane, and planes padded where needed.
+
+// V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; the tiles of image b
+// at columns b th tw + t of V, its rows `ld` apart. The padded image (a zero border, width
+// Wp = 2 tw + 2) is kept as its even and odd rows, so that B^T's four rows 2 ty .. 2 ty + 3
+// are the rows ty and ty + 1 of the two halves: f = B^T d over all tile rows at once; then d B
+// along each row, over all tiles at once (one junk tile per row, at tx = tw, dropped at the end).
 inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& tl, float* V, int64_t ld) {
-    const int64_t tw = tl.tw, plane = C * ld, rows = 2 * tl.th + 2;
-    std::vector<float> padded(static_cast<size_t>(2 * tw + 2), 0.0f);  // padded[k] = x[row][k - 1]
-    std::vector<float> e(static_cast<size_t>(rows * 4 * tw));             // (d B)[row][l][t]
+    const int64_t tw = tl.tw, th = tl.th, Wp = 2 * tw + 2, plane = C * ld;
+    const int64_t rows_len = (th + 1) * Wp, f_len = th * Wp, t_len = th * (tw + 1);
+    std::vector<float> even(static_cast<size_t>(rows_len), 0.0f), odd(even);  // padded rows 2i and 2i + 1
+    std::vector<float> f(static_cast<size_t>(4 * f_len + 4), 0.0f);           // B^T d: [k][ty][Wp]
+    std::vector<float> v(static_cast<size_t>(16 * t_len));                    // B^T d B: [xi][ty][tw + 1]
     for (int64_t b = 0; b < n; ++b)
         for (int64_t c = 0; c < C; ++c) {
             const float* xc = x + (b * C + c) * tl.H * tl.W;
-            for (int64_t r = 0; r < rows; ++r) {
-                const int64_t y = r - 1;
-                float* er = e.data() + r * 4 * tw;
-                if (y < 0 || y >= tl.H) {
-                    std::fill(er, er + 4 * tw, 0.0f);
-                    continue;
-                }
-                std::copy(xc + y * tl.W, xc + (y + 1) * tl.W, padded.begin() + 1);
-                const float* p = padded.data();  // the patch row of tile t: p[2t .. 2t + 3]
-                float *e0 = er, *e1 = e0 + tw, *e2 = e1 + tw, *e3 = e2 + tw;
-                for (int64_t t = 0; t < tw; ++t) {
-                    e0[t] = p[2 * t] - p[2 * t + 2];
-                    e1[t] = p[2 * t + 1] + p[2 * t + 2];
-                    e2[t] = p[2 * t + 2] - p[2 * t + 1];
-                    e3[t] = p[2 * t + 1] - p[2 * t + 3];
+            for (int64_t y = 0; y < tl.H; ++y)  // image row y is padded row y + 1
+                simd::copy(xc + y * tl.W, ((y + 1) % 2 ? odd : even).data() + (y + 1) / 2 * Wp + 1, tl.W);
+            const float *e0 = even.data(), *o0 = odd.data(), *e1 = e0 + Wp, *o1 = o0 + Wp;
+            float *f0 = f.data(), *f1 = f0 + f_len, *f2 = f1 + f_len, *f3 = f2 + f_len;
+            DDPMKIT_NO_ALIAS
+            for (int64_t j = 0; j < f_len; ++j) {  // rows of B^T: [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1]
+                f0[j] = e0[j] - e1[j];
+                f1[j] = o0[j] + e1[j];
+                f2[j] = e1[j] - o0[j];
+                f3[j] = o0[j] - o1[j];
+            }
+            for (int k = 0; k < 4; ++k) {  // (B^T d) B: the patch row of tile m is q[2m .. 2m + 3]
+                const float* q = f.data() + k * f_len;
+                float *v0 = v.data() + (4 * k) * t_len, *v1 = v0 + t_len, *v2 = v1 + t_len, *v3 = v2 + t_len;
+                DDPMKIT_NO_ALIAS
+                for (int64_t m = 0; m < t_len; ++m) {
+                    v0[m] = q[2 * m] - q[2 * m + 2];
+                    v1[m] = q[2 * m + 1] + q[2 * m + 2];
+                    v2[m] = q[2 * m + 2] - q[2 * m + 1];
+                    v3[m] = q[2 * m + 1] - q[2 * m + 3];
                 }
             }
-            for (int64_t ty = 0; ty < tl.th; ++ty) {
-                float* out = V + c * ld + (b * tl.th + ty) * tw;
-                const float* e_top = e.data() + (2 * ty) * 4 * tw;  // padded rows 2 ty .. 2 ty + 3
-                for (int l = 0; l < 4; ++l) {  // B^T (d B), column l of the 4x4 result
-                    const float *r0 = e_top + l * tw, *r1 = r0 + 4 * tw, *r2 = r1 + 4 * tw, *r3 = r2 + 4 * tw;
-                    float *v0 = out + l * plane, *v1 = v0 + 4 * plane, *v2 = v1 + 4 * plane, *v3 = v2 + 4 * plane;
-                    for (int64_t t = 0; t < tw; ++t) {
-                        v0[t] = r0[t] - r2[t];
-                        v1[t] = r1[t] + r2[t];
-                        v2[t] = r2[t] - r1[t];
-                        v3[t] = r1[t] - r3[t];
-                    }
-                }
-            }
+            float* out = V + c * ld + b * th * tw;
+            for (int xi = 0; xi < 16; ++xi)
+                for (int64_t ty = 0; ty < th; ++ty)
+                    simd::copy(v.data() + xi * t_len + ty * (tw + 1), out + xi * plane + ty * tw, tw);
         }
 }
 
@@ -135,74 +150,71 @@ inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& t
 // the last tiles outside the image are dropped.
 inline void transform_output(const float* M, int64_t ld, int64_t n, int64_t O, const Tiles& tl, const float* bias,
                              bool accumulate, float* y) {
-    const int64_t tw = tl.tw, plane = O * ld;
-    std::vector<float> q(static_cast<size_t>(8 * tw));  // M A of the 4 rows: [k][s][t]
+    const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = O * ld;
+    std::vector<float> out(static_cast<size_t>(4 * T));  // Y[r][s] of every tile: [r][s][t]
     for (int64_t b = 0; b < n; ++b)
         for (int64_t o = 0; o < O; ++o) {
-            float* yo = y + (b * O + o) * tl.H * tl.W;
-            const float add = bias ? bias[o] : 0.0f;
-            for (int64_t ty = 0; ty < tl.th; ++ty) {
-                const float* m = M + o * ld + (b * tl.th + ty) * tw;
+            const float* m = M + o * ld + b * T;
+            float *y00 = out.data(), *y01 = y00 + T, *y10 = y01 + T, *y11 = y10 + T;
+            DDPMKIT_NO_ALIAS
+            for (int64_t t = 0; t < T; ++t) {  // M A (rows of A^T: [1 1 1 0] [0 1 -1 -1]), then A^T (M A)
+                float q[4][2];
                 for (int k = 0; k < 4; ++k) {
-                    const float *m0 = m + (4 * k) * plane, *m1 = m0 + plane, *m2 = m1 + plane, *m3 = m2 + plane;
-                    float *q0 = q.data() + (2 * k) * tw, *q1 = q0 + tw;
-                    for (int64_t t = 0; t < tw; ++t) {
-                        q0[t] = m0[t] + m1[t] + m2[t];
-                        q1[t] = m1[t] - m2[t] - m3[t];
-                    }
+                    const float* mk = m + (4 * k) * plane + t;
+                    q[k][0] = mk[0] + mk[plane] + mk[2 * plane];
+                    q[k][1] = mk[plane] - mk[2 * plane] - mk[3 * plane];
                 }
+                y00[t] = q[0][0] + q[1][0] + q[2][0];
+                y01[t] = q[0][1] + q[1][1] + q[2][1];
+                y10[t] = q[1][0] - q[2][0] - q[3][0];
+                y11[t] = q[1][1] - q[2][1] - q[3][1];
+            }
+            const float add = bias ? bias[o] : 0.0f;
+            float* yo = y + (b * O + o) * tl.H * tl.W;
+            for (int64_t ty = 0; ty < th; ++ty)
                 for (int r = 0; r < 2 && 2 * ty + r < tl.H; ++r) {
                     float* row = yo + (2 * ty + r) * tl.W;
                     for (int s = 0; s < 2; ++s) {
-                        const float *a0 = q.data() + s * tw, *a1 = a0 + 2 * tw, *a2 = a1 + 2 * tw, *a3 = a2 + 2 * tw;
-                        const int64_t last = (tl.W - s + 1) / 2;  // tiles whose column 2 tx + s is inside
-                        for (int64_t t = 0; t < last; ++t) {
-                            const float v = (r == 0 ? a0[t] + a1[t] + a2[t] : a1[t] - a2[t] - a3[t]) + add;
-                            row[2 * t + s] = accumulate ? row[2 * t + s] + v : v;
-                        }
+                        const float* src = out.data() + (2 * r + s) * T + ty * tw;
+                        const int64_t inside = (tl.W - s + 1) / 2;  // tiles whose column 2 tx + s is in the image
+                        if (accumulate)
+                            for (int64_t t = 0; t < inside; ++t) row[2 * t + s] += src[t] + add;
+                        else
+                            for (int64_t t = 0; t < inside; ++t) row[2 * t + s] = src[t] + add;
                     }
                 }
-            }
         }
 }
 
-// Mg[xi][o][t] = (A dY A^T)[xi] for the 2x2 tiles dY of dy [n, O, H, W] (0 outside).
+// Mg[xi][o][t] = (A dY A^T)[xi] for the 2x2 tiles dY of dy [n, O, H, W] (0 outside), laid out
+// as V in transform_input.
 inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld) {
-    const int64_t tw = tl.tw, plane = O * ld;
-    std::vector<float> d(static_cast<size_t>(4 * tw));   // dY[r][s] along the tiles of a row: [r][s][t]
-    std::vector<float> a(static_cast<size_t>(8 * tw));   // (A dY)[k][s][t]; the rows of A are [1 0] [1 1] [1 -1] [0 -1]
+    const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = O * ld;
+    std::vector<float> d(static_cast<size_t>(4 * T), 0.0f);  // dY[r][s] of every tile: [r][s][t]
     for (int64_t b = 0; b < n; ++b)
         for (int64_t o = 0; o < O; ++o) {
             const float* dyo = dy + (b * O + o) * tl.H * tl.W;
-            for (int64_t ty = 0; ty < tl.th; ++ty) {
-                for (int r = 0; r < 2; ++r)
+            for (int64_t ty = 0; ty < th; ++ty)
+                for (int r = 0; r < 2 && 2 * ty + r < tl.H; ++r)
                     for (int s = 0; s < 2; ++s) {
-                        float* dst = d.data() + (2 * r + s) * tw;
-                        const int64_t y = 2 * ty + r, inside = y < tl.H ? (tl.W - s + 1) / 2 : 0;
-                        for (int64_t t = 0; t < inside; ++t) dst[t] = dyo[y * tl.W + 2 * t + s];
-                        std::fill(dst + inside, dst + tw, 0.0f);
+                        float* dst = d.data() + (2 * r + s) * T + ty * tw;
+                        const float* row = dyo + (2 * ty + r) * tl.W;
+                        for (int64_t t = 0; t < (tl.W - s + 1) / 2; ++t) dst[t] = row[2 * t + s];
                     }
-                for (int s = 0; s < 2; ++s) {
-                    const float *d0 = d.data() + s * tw, *d1 = d0 + 2 * tw;
-                    float *a0 = a.data() + s * tw, *a1 = a0 + 2 * tw, *a2 = a1 + 2 * tw, *a3 = a2 + 2 * tw;
-                    for (int64_t t = 0; t < tw; ++t) {
-                        a0[t] = d0[t];
-                        a1[t] = d0[t] + d1[t];
-                        a2[t] = d0[t] - d1[t];
-                        a3[t] = -d1[t];
-                    }
-                }
-                float* out = Mg + o * ld + (b * tl.th + ty) * tw;
-                for (int k = 0; k < 4; ++k) {  // (A dY) A^T along s
-                    const float *p0 = a.data() + (2 * k) * tw, *p1 = p0 + tw;
-                    float* v0 = out + (4 * k) * plane;
-                    float *v1 = v0 + plane, *v2 = v1 + plane, *v3 = v2 + plane;
-                    for (int64_t t = 0; t < tw; ++t) {
-                        v0[t] = p0[t];
-                        v1[t] = p0[t] + p1[t];
-                        v2[t] = p0[t] - p1[t];
-                        v3[t] = -p1[t];
-                    }
+            const float *d00 = d.data(), *d01 = d00 + T, *d10 = d01 + T, *d11 = d10 + T;
+            float* out = Mg + o * ld + b * T;
+            DDPMKIT_NO_ALIAS
+            for (int64_t t = 0; t < T; ++t) {  // A dY (rows of A: [1 0] [1 1] [1 -1] [0 -1]), then (A dY) A^T
+                const float a[4][2] = {{d00[t], d01[t]},
+                                       {d00[t] + d10[t], d01[t] + d11[t]},
+                                       {d00[t] - d10[t], d01[t] - d11[t]},
+                                       {-d10[t], -d11[t]}};
+                for (int k = 0; k < 4; ++k) {
+                    float* v = out + (4 * k) * plane + t;
+                    v[0] = a[k][0];
+                    v[plane] = a[k][0] + a[k][1];
+                    v[2 * plane] = a[k][0] - a[k][1];
+                    v[3 * plane] = -a[k][1];
                 }
             }
         }
@@ -211,8 +223,9 @@ inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const T
 // dw[o][c] += G^T dU[o][c] G for dU [16][O][C].
 inline void accumulate_weight_grad(const float* dU, int64_t O, int64_t C, float* dw) {
     const int64_t step = O * C;
-    for (int64_t o = 0; o < O; ++o)
-        for (int64_t c = 0; c < C; ++c) {
+    parallel_for(0, O * C, 256, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t o = i / C, c = i % C;
             float u[4][4];
             for (int k = 0; k < 16; ++k) u[k / 4][k % 4] = dU[k * step + o * C + c];
             float h[3][4];  // G^T dU; the columns of G are [1 1/2 1/2 0], [0 1/2 -1/2 0], [0 1/2 1/2 1]
@@ -228,12 +241,14 @@ inline void accumulate_weight_grad(const float* dU, int64_t O, int64_t C, float*
                 g[i * 3 + 2] += 0.5f * (h[i][1] + h[i][2]) + h[i][3];
             }
         }
+    });
 }
 
-// Buffers of the calling thread: 0 transformed inputs, 1 GEMM outputs or transformed
-// output gradients, 2 packed weights.
+// Buffers of the calling thread, reused from call to call: 0 transformed inputs, 1 GEMM
+// outputs or transformed output gradients, 2 packed weights, 3 weight-gradient partials,
+// 4 transformed weights.
 inline std::vector<float>& buffer(int which) {
-    thread_local std::vector<float> buffers[3];
+    thread_local std::vector<float> buffers[5];
     return buffers[which];
 }
 
@@ -268,7 +283,8 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, int64_t H,
 // y = conv3x3(x, w) + bias; w [O, C, 3, 3], bias [O] or null.
 inline void forward(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* w,
                     const float* bias, float* y) {
-    std::vector<float> U(static_cast<size_t>(16 * O * C));
+    std::vector<float>& U = buffer(4);
+    U.resize(static_cast<size_t>(16 * O * C));
     transform_weights(w, O, C, false, U.data());
     convolve(x, B, C, O, H, W, U.data(), bias, false, y);
 }
@@ -276,7 +292,8 @@ inline void forward(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, 
 // dx += the input gradient of y = conv3x3(x, w) for dy [B, O, H, W].
 inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* w, const float* dy,
                           float* dx) {
-    std::vector<float> U(static_cast<size_t>(16 * C * O));
+    std::vector<float>& U = buffer(4);
+    U.resize(static_cast<size_t>(16 * C * O));
     transform_weights(w, O, C, true, U.data());
     convolve(dy, B, O, C, H, W, U.data(), nullptr, true, dx);
 }
@@ -286,13 +303,16 @@ inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
 inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* dy,
                             float* dw) {
     const Tiles tl(H, W);
-    const int64_t chunks = std::min<int64_t>(B, 8), nb = tl.images_per_chunk((B + chunks - 1) / chunks, C + O);
+    // Images per GEMM: as many as fit the budget (the tiles are the GEMMs' k: no padding waste)
+    const int64_t chunks = std::min<int64_t>(B, 8);
+    const int64_t nb = std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, (int64_t(1) << 19) / (16 * (C + O) * tl.per_image())));
     const int64_t ld = nb * tl.per_image();
     const int64_t part = 16 * O * C;
     // The GEMMs' N is C: 32 or 64 channels fill register tiles of 32 columns, not of 48.
     const auto padded = [C](int64_t nr) { return (C + nr - 1) / nr * nr; };
     const bool narrow = padded(NarrowEngine::NR) < padded(Engine::NR);
-    std::vector<float> partials(static_cast<size_t>(chunks * part));
+    std::vector<float>& partials = buffer(3);
+    partials.resize(static_cast<size_t>(chunks * part));
     auto task = [&](int64_t chunk) {
         const int64_t first = B * chunk / chunks, last = B * (chunk + 1) / chunks;
         float* dU = partials.data() + chunk * part;
@@ -320,13 +340,16 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
         gemm_detail::parallel_tasks(chunks, task);
     else
         for (int64_t c = 0; c < chunks; ++c) task(c);
-    for (int64_t c = 1; c < chunks; ++c)
-        for (int64_t i = 0; i < part; ++i) partials[static_cast<size_t>(i)] += partials[static_cast<size_t>(c * part + i)];
+    parallel_for(0, part, kElementwiseGrain, [&](int64_t i0, int64_t i1) {  // the partials, in chunk order
+        for (int64_t c = 1; c < chunks; ++c) axpy(i1 - i0, 1.0f, partials.data() + c * part + i0, partials.data() + i0);
+    });
     accumulate_weight_grad(partials.data(), O, C, dw);
 }
 
 }  // namespace winograd
 }  // namespace kernels
 DDPMKIT_END_NAMESPACE
+
+#undef DDPMKIT_NO_ALIAS
 
 #endif

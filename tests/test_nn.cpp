@@ -12,6 +12,7 @@
 
 using namespace ddpmkit;
 using test::check_gradients;
+using test::message_of;
 using Inputs = std::vector<VarD>;
 
 namespace {
@@ -86,6 +87,16 @@ TEST_CASE("nn: group_norm normalizes each group to mean 0 and variance 1") {
             CHECK(s / 32 == doctest::Approx(0.0).epsilon(1e-12).scale(1.0));
             CHECK(ss / 32 == doctest::Approx(1.0).epsilon(1e-12));
         }
+}
+
+TEST_CASE("nn: the attention op equals softmax(q^T k scale) v^T composed of ops, and its gradient checks") {
+    const VarD q = leaf({3, 4, 5}, 1), k = leaf({3, 4, 5}, 2), v = leaf({3, 4, 5}, 3);
+    const double scale = 0.5;
+    const VarD fused = attention(q, k, v, scale);
+    const VarD composed = matmul(v, transpose(softmax(matmul(transpose(q, 1, 2), k) * scale, -1), 1, 2));
+    for (int64_t i = 0; i < fused.numel(); ++i) CHECK(fused.value().data()[i] == doctest::Approx(composed.value().data()[i]).epsilon(1e-12));
+    check_gradients([&](const Inputs& x) { return attention(x[0], x[1], x[2], scale); }, {q, k, v});
+    CHECK(message_of<ShapeError>([&] { attention(q, k, leaf({3, 4, 6}, 4), scale); }).find("attention") != std::string::npos);
 }
 
 TEST_CASE("nn: gradcheck of the attention, ResBlock and timestep-embedding modules") {

@@ -1,6 +1,6 @@
 // ddpmkit — the differentiable ops of neural-network layers, each with a hand-written
-// backward on the kernels: linear, conv2d, group_norm, group_norm_silu, upsample_nearest2x,
-// embedding, dropout. Shape letters: B batch, C channels, H W size, O out channels/features.
+// backward on the kernels: linear, conv2d, group_norm, group_norm_silu, attention,
+// upsample_nearest2x, embedding, dropout. Shape letters: B batch, C channels, H W size, O out channels/features.
 #pragma once
 
 #include <string>
@@ -13,6 +13,7 @@
 #include "ddpmkit/kernels/gemm.hpp"
 #include "ddpmkit/kernels/norm.hpp"
 #include "ddpmkit/kernels/reduce.hpp"
+#include "ddpmkit/kernels/softmax.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 
@@ -116,6 +117,54 @@ Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
                                           nx.requires_grad ? nx.grad_buffer().data() : nullptr,
                                           ng.requires_grad ? ng.grad_buffer().data() : nullptr,
                                           nb.requires_grad ? nb.grad_buffer().data() : nullptr);
+    });
+}
+
+// Scaled dot-product attention over positions (Vaswani et al. 2017, eq. 1) in one op, for
+// q, k, v [N, d, P] (N = batch x heads, d channels per head, P positions):
+//   a[n, i, :] = softmax_j(scale sum_c q[n, c, i] k[n, c, j]),  out[n, c, i] = sum_j v[n, c, j] a[n, i, j].
+// Each n runs on one thread, its small products on the GEMM; the weights a [N, P, P] are kept
+// for the backward:
+//   dv = dout a,  da = dout^T v,  ds = a (da - rowsum(da a)),  dq = scale k ds^T,  dk = scale q ds.
+template <class T>
+Var<T> attention(const Var<T>& q, const Var<T>& k, const Var<T>& v, double scale) {
+    const Shape& s = q.shape();
+    if (s.rank() != 3 || k.shape() != s || v.shape() != s)
+        throw shape_error("attention", s, k.shape(), "(q, k) are not both [N, d, P], or v differs from them");
+    const int64_t N = s[0], d = s[1], P = s[2];
+    const T sc = static_cast<T>(scale);
+    Tensor<T> out = Tensor<T>::empty(s), a = Tensor<T>::empty({N, P, P});
+    const T *pq = q.value().data(), *pk = k.value().data(), *pv = v.value().data();
+    parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+            T* an = a.data() + n * P * P;
+            kernels::gemm<T>(true, false, P, P, d, sc, pq + n * d * P, P, pk + n * d * P, P, T(0), an, P);
+            kernels::softmax(an, P, P, an);
+            kernels::gemm<T>(false, true, d, P, P, T(1), pv + n * d * P, P, an, P, T(0), out.data() + n * d * P, P);
+        }
+    });
+    return Var<T>::make(out, "attention", {q, k, v}, [N, d, P, sc, a](autograd::Node<T>& self) {
+        autograd::Node<T>& nq = *self.parents[0];
+        autograd::Node<T>& nk = *self.parents[1];
+        autograd::Node<T>& nv = *self.parents[2];
+        T* dq = nq.requires_grad ? nq.grad_buffer().data() : nullptr;
+        T* dk = nk.requires_grad ? nk.grad_buffer().data() : nullptr;
+        T* dv = nv.requires_grad ? nv.grad_buffer().data() : nullptr;
+        const T *pq = nq.value.data(), *pk = nk.value.data(), *pv = nv.value.data(), *dout = self.grad.data();
+        parallel_for(0, N, 1, [&](int64_t n0, int64_t n1) {
+            std::vector<T> da(static_cast<size_t>(P * P)), ds(static_cast<size_t>(P * P));
+            for (int64_t n = n0; n < n1; ++n) {
+                const int64_t o = n * d * P;
+                const T* an = a.data() + n * P * P;
+                if (dv) kernels::gemm<T>(false, false, d, P, P, T(1), dout + o, P, an, P, T(1), dv + o, P);
+                if (!dq && !dk) continue;
+                kernels::gemm<T>(true, false, P, P, d, T(1), dout + o, P, pv + o, P, T(0), da.data(), P);
+                std::fill(ds.begin(), ds.end(), T(0));
+                kernels::softmax_backward(an, da.data(), P, P, ds.data());
+                if (dq) kernels::gemm<T>(false, true, d, P, P, sc, pk + o, P, ds.data(), P, T(1), dq + o, P);
+                if (dk) kernels::gemm<T>(false, false, d, P, P, sc, pq + o, P, ds.data(), P, T(1), dk + o, P);
+            }
+        });
     });
 }
 

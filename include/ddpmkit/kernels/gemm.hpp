@@ -322,11 +322,22 @@ private:
 };
 
 using DefaultEngine = Engine<kMR, kNV>;
+// Two vectors of columns: for a small N that the default tile would mostly pad (49 -> 96).
+using NarrowEngine = Engine<kMR, 2>;
+
+// True when N padded to the narrow tile's columns is over 10 % smaller than to the default's.
+inline bool prefer_narrow(int64_t N) {
+    const auto padded = [N](int64_t nr) { return (N + nr - 1) / nr * nr; };
+    return 10 * padded(DefaultEngine::NR) > 11 * padded(NarrowEngine::NR);
+}
 
 inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
     View va{A, lda, trans_a}, vb{B, ldb, trans_b};
-    DefaultEngine::run(M, N, K, alpha, va, vb, beta, OutView{C, ldc});
+    if (prefer_narrow(N))
+        NarrowEngine::run(M, N, K, alpha, va, vb, beta, OutView{C, ldc});
+    else
+        DefaultEngine::run(M, N, K, alpha, va, vb, beta, OutView{C, ldc});
 }
 
 }  // namespace gemm_detail

@@ -44,7 +44,7 @@ namespace kernels {
 namespace winograd {
 
 using Engine = gemm_detail::DefaultEngine;
-using NarrowEngine = gemm_detail::Engine<gemm_detail::kMR, 2>;
+using gemm_detail::NarrowEngine;
 using gemm_detail::OutView;
 using gemm_detail::View;
 
@@ -308,9 +308,7 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
     const int64_t nb = std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, (int64_t(1) << 19) / (16 * (C + O) * tl.per_image())));
     const int64_t ld = nb * tl.per_image();
     const int64_t part = 16 * O * C;
-    // The GEMMs' N is C: 32 or 64 channels fill register tiles of 32 columns, not of 48.
-    const auto padded = [C](int64_t nr) { return (C + nr - 1) / nr * nr; };
-    const bool narrow = padded(NarrowEngine::NR) < padded(Engine::NR);
+    const bool narrow = gemm_detail::prefer_narrow(C);  // the GEMMs' N is C: 32 and 64 fit 32 columns
     std::vector<float>& partials = buffer(3);
     partials.resize(static_cast<size_t>(chunks * part));
     auto task = [&](int64_t chunk) {

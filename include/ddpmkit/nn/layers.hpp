@@ -118,8 +118,7 @@ public:
         auto parts = split(reshape(qkv.forward(norm.forward(x)), {B, 3, heads, d, P}), {1, 1, 1}, 1);
         const Var<T> q = reshape(parts[0], {B * heads, d, P}), k = reshape(parts[1], {B * heads, d, P}),
                      v = reshape(parts[2], {B * heads, d, P});
-        const Var<T> a = softmax(matmul(transpose(q, 1, 2), k) * static_cast<T>(1.0 / std::sqrt(double(d))), -1);  // [., P_i, P_j]
-        const Var<T> o = matmul(v, transpose(a, 1, 2));  // o[c, i] = sum_j v[c, j] a[i, j]
+        const Var<T> o = attention(q, k, v, 1.0 / std::sqrt(double(d)));
         return x + proj.forward(reshape(o, s));
     }
 };

@@ -282,6 +282,12 @@ TEST_CASE("kernels: conv2d forward and backward match the reference") {
         check_close(dx.data(), dxd.data(), nx, static_cast<double>(t.O * t.k * t.k), "conv2d_backward dx");
         check_close(dw.data(), dwd.data(), nw, static_cast<double>(t.B * P), "conv2d_backward dw");
         check_close(db.data(), dbd.data(), t.O, static_cast<double>(t.B * P), "conv2d_backward db");
+        // dx overwritten rather than added to: it starts as NaN
+        dx.assign(dx.size(), std::numeric_limits<float>::quiet_NaN());
+        dxd.assign(dxd.size(), std::numeric_limits<double>::quiet_NaN());
+        kernels::conv2d_backward(x.data(), t.B, w.data(), g, dy.data(), dx.data(), static_cast<float*>(nullptr), static_cast<float*>(nullptr), false);
+        kernels::ref::conv2d_backward(xd.data(), t.B, wd.data(), g, dyd.data(), dxd.data(), static_cast<double*>(nullptr), static_cast<double*>(nullptr), false);
+        check_close(dx.data(), dxd.data(), nx, static_cast<double>(t.O * t.k * t.k), "conv2d_backward dx overwritten");
     }
 }
 
@@ -320,10 +326,12 @@ TEST_CASE("kernels: GroupNorm and fused GroupNorm + SiLU match the reference") {
         const std::vector<float> x = random_floats(n, 1, c.lo, c.hi), gamma = random_floats(c.C, 2, 0.5, 1.5),
                                  beta = random_floats(c.C, 3), dy = random_floats(n, 4);
         const std::vector<double> xd = to_double(x), gd = to_double(gamma), bd = to_double(beta), dyd = to_double(dy);
-        for (bool silu : {false, true}) {
+        for (const bool silu : {false, true})
+        for (const bool add_dx : {true, false}) {  // dx added to, or overwritten (it starts as NaN)
             std::vector<float> y(static_cast<size_t>(n)), mean(static_cast<size_t>(c.B * c.G)), rstd(mean.size());
             std::vector<double> ydd(y.size()), md(mean.size()), rd(mean.size());
             std::vector<float> dx = random_floats(n, 5), dg = random_floats(c.C, 6), db = random_floats(c.C, 7);
+            if (!add_dx) dx.assign(dx.size(), std::numeric_limits<float>::quiet_NaN());
             std::vector<double> dxd = to_double(dx), dgd = to_double(dg), dbd = to_double(db);
             if (silu) {
                 kernels::group_norm_silu_forward(x.data(), c.B, c.C, c.HW, c.G, gamma.data(), beta.data(), 1e-5, y.data(),
@@ -331,21 +339,21 @@ TEST_CASE("kernels: GroupNorm and fused GroupNorm + SiLU match the reference") {
                 kernels::ref::group_norm_silu_forward(xd.data(), c.B, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, ydd.data(),
                                                       md.data(), rd.data());
                 kernels::group_norm_silu_backward(x.data(), dy.data(), c.B, c.C, c.HW, c.G, gamma.data(), beta.data(),
-                                                  mean.data(), rstd.data(), dx.data(), dg.data(), db.data());
+                                                  mean.data(), rstd.data(), dx.data(), dg.data(), db.data(), add_dx);
                 kernels::ref::group_norm_silu_backward(xd.data(), dyd.data(), c.B, c.C, c.HW, c.G, gd.data(), bd.data(),
-                                                       md.data(), rd.data(), dxd.data(), dgd.data(), dbd.data());
+                                                       md.data(), rd.data(), dxd.data(), dgd.data(), dbd.data(), add_dx);
             } else {
                 kernels::group_norm_forward(x.data(), c.B, c.C, c.HW, c.G, gamma.data(), beta.data(), 1e-5, y.data(),
                                             mean.data(), rstd.data());
                 kernels::ref::group_norm_forward(xd.data(), c.B, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, ydd.data(),
                                                  md.data(), rd.data());
                 kernels::group_norm_backward(x.data(), dy.data(), c.B, c.C, c.HW, c.G, gamma.data(), mean.data(), rstd.data(),
-                                             dx.data(), dg.data(), db.data());
+                                             dx.data(), dg.data(), db.data(), add_dx);
                 kernels::ref::group_norm_backward(xd.data(), dyd.data(), c.B, c.C, c.HW, c.G, gd.data(), md.data(), rd.data(),
-                                                  dxd.data(), dgd.data(), dbd.data());
+                                                  dxd.data(), dgd.data(), dbd.data(), add_dx);
             }
             INFO("B " << c.B << " C " << c.C << " HW " << c.HW << " G " << c.G << " x in [" << c.lo << ", " << c.hi
-                      << "] silu " << silu);
+                      << "] silu " << silu << " add_dx " << add_dx);
             check_close(y.data(), ydd.data(), n, static_cast<double>(k), "group_norm forward");
             check_close(mean.data(), md.data(), c.B * c.G, static_cast<double>(k), "group_norm mean");
             check_close(dx.data(), dxd.data(), n, static_cast<double>(k), "group_norm dx");

@@ -63,10 +63,11 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride 
         autograd::Node<T>& nx = *self.parents[0];
         autograd::Node<T>& nw = *self.parents[1];
         const bool has_b = self.parents.size() > 2 && self.parents[2]->requires_grad;
-        kernels::conv2d_backward(nx.value.data(), nx.value.shape()[0], nw.value.data(), g, self.grad.data(),
-                                 nx.requires_grad ? nx.grad_buffer().data() : nullptr,
+        bool add_dx = true;  // set before the call: argument order is unspecified
+        T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
+        kernels::conv2d_backward(nx.value.data(), nx.value.shape()[0], nw.value.data(), g, self.grad.data(), dx,
                                  nw.requires_grad ? nw.grad_buffer().data() : nullptr,
-                                 has_b ? self.parents[2]->grad_buffer().data() : nullptr);
+                                 has_b ? self.parents[2]->grad_buffer().data() : nullptr, add_dx);
     });
 }
 
@@ -86,10 +87,12 @@ Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int6
         autograd::Node<T>& nx = *self.parents[0];
         autograd::Node<T>& ng = *self.parents[1];
         autograd::Node<T>& nb = *self.parents[2];
+        bool add_dx = true;  // set before the call: argument order is unspecified
+        T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
         kernels::group_norm_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(), mean.data(),
-                                     rstd.data(), nx.requires_grad ? nx.grad_buffer().data() : nullptr,
+                                     rstd.data(), dx,
                                      ng.requires_grad ? ng.grad_buffer().data() : nullptr,
-                                     nb.requires_grad ? nb.grad_buffer().data() : nullptr);
+                                     nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx);
     });
 }
 
@@ -112,11 +115,12 @@ Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
         autograd::Node<T>& ng = *self.parents[1];
         autograd::Node<T>& nb = *self.parents[2];
         // dz = dy SiLU'(z), then GroupNorm's backward of dz
+        bool add_dx = true;  // set before the call: argument order is unspecified
+        T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
         kernels::group_norm_silu_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(),
-                                          nb.value.data(), mean.data(), rstd.data(),
-                                          nx.requires_grad ? nx.grad_buffer().data() : nullptr,
+                                          nb.value.data(), mean.data(), rstd.data(), dx,
                                           ng.requires_grad ? ng.grad_buffer().data() : nullptr,
-                                          nb.requires_grad ? nb.grad_buffer().data() : nullptr);
+                                          nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx);
     });
 }
 
@@ -184,13 +188,15 @@ Var<T> upsample_nearest2x(const Var<T>& x) {
     });
     return Var<T>::make(y, "upsample_nearest2x", {x}, [planes, H, W](autograd::Node<T>& self) {  // dx = sum of its 2x2 block
         const T* dy = self.grad.data();
-        T* dx = self.parents[0]->grad_buffer().data();
+        bool add = true;
+        T* dx = self.parents[0]->grad_buffer(add).data();
         parallel_for(0, planes, 16, [&](int64_t p0, int64_t p1) {
             for (int64_t p = p0; p < p1; ++p)
                 for (int64_t i = 0; i < H; ++i)
                     for (int64_t j = 0; j < W; ++j) {
                         const T* d = dy + (p * 2 * H + 2 * i) * 2 * W + 2 * j;
-                        dx[(p * H + i) * W + j] += d[0] + d[1] + d[2 * W] + d[2 * W + 1];
+                        T& out = dx[(p * H + i) * W + j];
+                        out = (add ? out : T(0)) + (d[0] + d[1] + d[2 * W] + d[2 * W + 1]);
                     }
         });
     });

@@ -49,9 +49,14 @@ Tensor<T> sum_to_shape(const Tensor<T>& g, const Shape& target) {
     return cur.reshape(target);
 }
 
-// node.grad += alpha g (g has the node's number of elements).
+// node.grad += alpha g (g has the node's number of elements); the first contribution of
+// alpha = 1 is a copy.
 template <class T>
 void accumulate(Node<T>& node, const Tensor<T>& g, T alpha = T(1)) {
+    if (!node.grad.defined() && alpha == T(1)) {
+        node.grad = g.clone().reshape(node.value.shape());
+        return;
+    }
     kernels::axpy(g.numel(), alpha, g.data(), node.grad_buffer().data());
 }
 
@@ -356,7 +361,11 @@ Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
         int64_t offset = 0;
         for (auto& p : self.parents) {
             const int64_t len = p->value.shape()[a] * inner;
-            if (p->requires_grad) kernels::copy_rows(outer, len, self.grad.data() + offset, row, p->grad_buffer().data(), len, true);
+            if (p->requires_grad) {
+                bool add = true;
+                T* dx = p->grad_buffer(add).data();
+                kernels::copy_rows(outer, len, self.grad.data() + offset, row, dx, len, add);
+            }
             offset += len;
         }
     });

@@ -42,6 +42,13 @@ struct Node {
         if (!grad.defined()) grad = Tensor<T>(value.shape());
         return grad;
     }
+    // The gradient buffer for a contribution that sets every element: on first use it is
+    // left unset and `add` is false (overwrite it), afterwards `add` is true (add to it).
+    Tensor<T>& grad_buffer(bool& add) {
+        add = grad.defined();
+        if (!add) grad = Tensor<T>::empty(value.shape());
+        return grad;
+    }
     bool is_leaf() const { return !backward; }
 
     Node() = default;

@@ -139,10 +139,12 @@ void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const Conv
     });
 }
 
-// dx += W^T dy (folded), dw += dy col^T (images in order), db += sum of dy.
+// dx (+)= W^T dy (folded), dw += dy col^T (images in order), db += sum of dy.
 template <class T>
-void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, const T* dy, T* dx, T* dw, T* db) {
+void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, const T* dy, T* dx, T* dw, T* db,
+                     bool add_dx = true) {
     const int64_t P = g.Ho() * g.Wo(), K = g.K();
+    if (dx && !add_dx) std::fill(dx, dx + B * g.C * g.H * g.W, T(0));
     if (db)
         for (int64_t b = 0; b < B; ++b)
             for (int64_t o = 0; o < g.O; ++o) {
@@ -347,9 +349,11 @@ void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const Conv
 }
 
 // Accumulates the gradients of conv2d_forward: dx += W^T dy (folded), dw += dy col^T,
-// db += sum of dy over batch and positions. Any of dx, dw, db may be null.
+// db += sum of dy over batch and positions. Any of dx, dw, db may be null. With add_dx
+// false, dx is overwritten (it may hold anything before).
 template <class T>
-void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, const T* dy, T* dx, T* dw, T* db) {
+void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, const T* dy, T* dx, T* dw, T* db,
+                     bool add_dx = true) {
 #if !defined(DDPMKIT_ARCH_SCALAR)
     if constexpr (use_simd<T>()) {
         if (B <= 0 || g.O <= 0) return;
@@ -363,15 +367,18 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
         }
         if (conv_detail::use_winograd(g)) {
             if (dw) winograd::backward_weight(x, B, g.C, g.O, g.H, g.W, dy, dw);
-            if (dx) winograd::backward_data(B, g.C, g.O, g.H, g.W, w, dy, dx);
+            if (dx) winograd::backward_data(B, g.C, g.O, g.H, g.W, w, dy, dx, add_dx);
             return;
         }
         if (dw) conv_detail::backward_weight(x, B, g, dy, dw);
-        if (dx) conv_detail::backward_data(B, w, g, dy, dx);
+        if (dx) {
+            if (!add_dx) std::fill(dx, dx + B * g.C * g.H * g.W, 0.0f);
+            conv_detail::backward_data(B, w, g, dy, dx);
+        }
         return;
     }
 #endif
-    ref::conv2d_backward(x, B, w, g, dy, dx, dw, db);
+    ref::conv2d_backward(x, B, w, g, dy, dx, dw, db, add_dx);
 }
 
 }  // namespace kernels

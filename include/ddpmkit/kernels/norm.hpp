@@ -52,8 +52,9 @@ void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G,
 // dgamma_c += sum dy xhat, dbeta_c += sum dy. Any of dx, dgamma, dbeta may be null.
 template <class T>
 void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* mean,
-                         const T* rstd, T* dx, T* dgamma, T* dbeta) {
+                         const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true) {
     const int64_t Cg = C / G, n = Cg * HW;
+    if (dx && !add_dx) std::fill(dx, dx + B * C * HW, T(0));
     for (int64_t c = 0; c < C && (dgamma || dbeta); ++c)
         for (int64_t b = 0; b < B; ++b) {
             const int64_t t = b * G + c / Cg;
@@ -98,7 +99,7 @@ void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64
 // the GroupNorm backward of dz. Any of dx, dgamma, dbeta may be null.
 template <class T>
 void group_norm_silu_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma,
-                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta) {
+                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true) {
     const int64_t Cg = C / G;
     std::vector<T> dz(static_cast<size_t>(B * C * HW));
     for (int64_t i = 0; i < B * C * HW; ++i) {
@@ -107,7 +108,7 @@ void group_norm_silu_backward(const T* x, const T* dy, int64_t B, int64_t C, int
         const T s = T(1) / (T(1) + std::exp(-z));
         dz[static_cast<size_t>(i)] = dy[i] * s * (T(1) + z * (T(1) - s));  // (z s)' = s (1 + z (1 - s))
     }
-    group_norm_backward(x, dz.data(), B, C, HW, G, gamma, mean, rstd, dx, dgamma, dbeta);
+    group_norm_backward(x, dz.data(), B, C, HW, G, gamma, mean, rstd, dx, dgamma, dbeta, add_dx);
 }
 
 }  // namespace ref
@@ -221,18 +222,18 @@ inline void row_silu_grad(const float* x, const float* dy, int64_t n, float mu, 
     }
 }
 
-// dx[i] += dy[i] a + (x[i] - mu) b + c.
-inline void row_backward(const float* dy, const float* x, int64_t n, float mu, float a, float b, float c, float* dx) {
+// dx[i] (+)= dy[i] a + (x[i] - mu) b + c (added with `add`).
+inline void row_backward(const float* dy, const float* x, int64_t n, float mu, float a, float b, float c, bool add, float* dx) {
     int64_t i = 0;
 #if !defined(DDPMKIT_ARCH_SCALAR)
     constexpr int W = simd::kWidth;
     const simd::vfloat m = simd::set1(mu), va = simd::set1(a), vb = simd::set1(b), vc = simd::set1(c);
     for (; i + W <= n; i += W) {
         const simd::vfloat t = simd::fmadd(simd::load(dy + i), va, simd::fmadd(simd::sub(simd::load(x + i), m), vb, vc));
-        simd::store(dx + i, simd::add(simd::load(dx + i), t));
+        simd::store(dx + i, add ? simd::add(simd::load(dx + i), t) : t);
     }
 #endif
-    for (; i < n; ++i) dx[i] += dy[i] * a + ((x[i] - mu) * b + c);  // leftovers
+    for (; i < n; ++i) dx[i] = (add ? dx[i] : 0.0f) + (dy[i] * a + ((x[i] - mu) * b + c));  // leftovers
 }
 
 inline std::vector<float>& scratch() {
@@ -269,7 +270,7 @@ inline void forward(const float* x, int64_t B, int64_t C, int64_t HW, int64_t G,
 // The GroupNorm backward; with silu, dy is first turned into dz = dy SiLU'(z) (beta needed).
 inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma,
                      const float* beta, bool silu, const float* mean, const float* rstd, float* dx, float* dgamma,
-                     float* dbeta) {
+                     float* dbeta, bool add_dx) {
     const int64_t Cg = C / G, n = Cg * HW;
     std::vector<double>& sums = channel_sums();  // [B, C] sums of dz, [B, C] sums of dz xhat
     sums.resize(static_cast<size_t>(2 * B * C));
@@ -304,7 +305,7 @@ inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int6
             const double rd = r, bx = -rd * rd * a2, cx = -rd * a1;
             for (int64_t c = 0; c < Cg; ++c)
                 row_backward(dzg + c * HW, xg + c * HW, HW, mu, gamma[c0 + c] * r, static_cast<float>(bx),
-                             static_cast<float>(cx), dx + t * n + c * HW);
+                             static_cast<float>(cx), add_dx, dx + t * n + c * HW);
         }
     });
     for (int64_t c = 0; c < C; ++c) {  // images in order
@@ -332,14 +333,14 @@ void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G,
 
 // Accumulates dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with dxhat = dy gamma,
 // dgamma_c += sum dy xhat, dbeta_c += sum dy (sums over images and positions).
-// Any of dx, dgamma, dbeta may be null.
+// Any of dx, dgamma, dbeta may be null. With add_dx false, dx is overwritten.
 template <class T>
 void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* mean,
-                         const T* rstd, T* dx, T* dgamma, T* dbeta) {
+                         const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true) {
     if constexpr (use_simd<T>())
-        norm_detail::backward(x, dy, B, C, HW, G, gamma, nullptr, false, mean, rstd, dx, dgamma, dbeta);
+        norm_detail::backward(x, dy, B, C, HW, G, gamma, nullptr, false, mean, rstd, dx, dgamma, dbeta, add_dx);
     else
-        ref::group_norm_backward(x, dy, B, C, HW, G, gamma, mean, rstd, dx, dgamma, dbeta);
+        ref::group_norm_backward(x, dy, B, C, HW, G, gamma, mean, rstd, dx, dgamma, dbeta, add_dx);
 }
 
 // y = SiLU(GroupNorm(x)) in one pass over x; saves mean and rstd [B, G].
@@ -352,14 +353,15 @@ void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64
         ref::group_norm_silu_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
 }
 
-// Accumulates the gradients of group_norm_silu_forward (z = GroupNorm(x) is recomputed).
+// Accumulates the gradients of group_norm_silu_forward (z = GroupNorm(x) is recomputed);
+// with add_dx false, dx is overwritten.
 template <class T>
 void group_norm_silu_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma,
-                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta) {
+                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true) {
     if constexpr (use_simd<T>())
-        norm_detail::backward(x, dy, B, C, HW, G, gamma, beta, true, mean, rstd, dx, dgamma, dbeta);
+        norm_detail::backward(x, dy, B, C, HW, G, gamma, beta, true, mean, rstd, dx, dgamma, dbeta, add_dx);
     else
-        ref::group_norm_silu_backward(x, dy, B, C, HW, G, gamma, beta, mean, rstd, dx, dgamma, dbeta);
+        ref::group_norm_silu_backward(x, dy, B, C, HW, G, gamma, beta, mean, rstd, dx, dgamma, dbeta, add_dx);
 }
 
 }  // namespace kernels

@@ -289,13 +289,13 @@ inline void forward(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, 
     convolve(x, B, C, O, H, W, U.data(), bias, false, y);
 }
 
-// dx += the input gradient of y = conv3x3(x, w) for dy [B, O, H, W].
+// dx (+)= the input gradient of y = conv3x3(x, w) for dy [B, O, H, W] (added with `add`).
 inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* w, const float* dy,
-                          float* dx) {
+                          float* dx, bool add) {
     std::vector<float>& U = buffer(4);
     U.resize(static_cast<size_t>(16 * C * O));
     transform_weights(w, O, C, true, U.data());
-    convolve(dy, B, O, C, H, W, U.data(), nullptr, true, dx);
+    convolve(dy, B, O, C, H, W, U.data(), nullptr, add, dx);
 }
 
 // dw += the weight gradient of y = conv3x3(x, w) for dy [B, O, H, W], summed over images in

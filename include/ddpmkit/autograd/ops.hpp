@@ -49,12 +49,12 @@ Tensor<T> sum_to_shape(const Tensor<T>& g, const Shape& target) {
     return cur.reshape(target);
 }
 
-// node.grad += alpha g (g has the node's number of elements); the first contribution of
-// alpha = 1 is a copy.
+// node.grad += alpha g (g has the node's number of elements). The first contribution of
+// alpha = 1 is a copy, or g itself when `last_use` says nothing writes g afterwards.
 template <class T>
-void accumulate(Node<T>& node, const Tensor<T>& g, T alpha = T(1)) {
+void accumulate(Node<T>& node, const Tensor<T>& g, T alpha = T(1), bool last_use = false) {
     if (!node.grad.defined() && alpha == T(1)) {
-        node.grad = g.clone().reshape(node.value.shape());
+        node.grad = (last_use ? g : g.clone()).reshape(node.value.shape());
         return;
     }
     kernels::axpy(g.numel(), alpha, g.data(), node.grad_buffer().data());
@@ -68,9 +68,9 @@ Var<T> binary(kernels::BinaryOp op, const char* name, const Var<T>& a, const Var
         Node<T>& pb = *self.parents[1];
         const Tensor<T>& g = self.grad;
         switch (op) {
-            case BinaryOp::Add:  // d(a+b) = da + db
+            case BinaryOp::Add:  // d(a+b) = da + db; self.grad is dropped after this function
                 if (pa.requires_grad) accumulate(pa, sum_to_shape(g, pa.value.shape()));
-                if (pb.requires_grad) accumulate(pb, sum_to_shape(g, pb.value.shape()));
+                if (pb.requires_grad) accumulate(pb, sum_to_shape(g, pb.value.shape()), T(1), true);
                 break;
             case BinaryOp::Sub:  // d(a-b) = da - db
                 if (pa.requires_grad) accumulate(pa, sum_to_shape(g, pa.value.shape()));

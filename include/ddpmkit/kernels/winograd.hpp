@@ -273,9 +273,16 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, int64_t H,
         V.resize(static_cast<size_t>(16 * C * ld));
         M.resize(static_cast<size_t>(16 * O * ld));
         transform_input(x + b0 * C * H * W, n, C, tl, V.data(), ld);
-        for (int xi = 0; xi < 16; ++xi)
-            Engine::run_packed(O, N, C, 1.0f, Upacked + xi * packed, View{V.data() + xi * C * ld, ld}, 0.0f,
-                               OutView{M.data() + xi * O * ld, ld}, nullptr);
+        auto gemms = [&](auto engine) {  // both engines read the same packed U (same MR)
+            using E = decltype(engine);
+            for (int xi = 0; xi < 16; ++xi)
+                E::run_packed(O, N, C, 1.0f, Upacked + xi * packed, View{V.data() + xi * C * ld, ld}, 0.0f,
+                              OutView{M.data() + xi * O * ld, ld}, nullptr);
+        };
+        if (gemm_detail::prefer_narrow(N))
+            gemms(NarrowEngine{});
+        else
+            gemms(Engine{});
         transform_output(M.data(), ld, n, O, tl, bias, accumulate, y + b0 * O * H * W);
     };
     if (chunks >= num_threads())

@@ -201,6 +201,25 @@ void for_each_chunk(int64_t chunks, const Fn& fn) {
         for (int64_t c = 0; c < chunks; ++c) fn(c);
 }
 
+// Every row of the stride-1 columns: fn(col, inside, x_off, ox0, ox1) for the row at offset
+// col of the columns (rows `ld` apart), whose source image row is inside the image or not;
+// positions ox in [ox0, ox1) read x at x_off + ox, the others are padding.
+template <class Fn>
+void for_each_column_row(const ConvGeometry& g, int64_t ld, const Fn& fn) {
+    const int64_t Ho = g.Ho(), Wo = g.Wo();
+    for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t ox0 = std::min(Wo, std::max<int64_t>(0, g.pad - j));
+                const int64_t ox1 = std::max(ox0, std::min(Wo, g.W + g.pad - j));
+                for (int64_t oy = 0; oy < Ho; ++oy) {
+                    const int64_t iy = oy - g.pad + i;
+                    fn(((c * g.kh + i) * g.kw + j) * ld + oy * Wo, iy >= 0 && iy < g.H, (c * g.H + iy) * g.W - g.pad + j,
+                       ox0, ox1);
+                }
+            }
+}
+
 // im2col and col2im_add of the float path: stride-1 rows as SIMD runs (the rows of a 7x7
 // or 28x28 image are too short for a library call each); other strides as the template.
 inline void im2col_rows(const float* x, const ConvGeometry& g, float* col, int64_t ld) {
@@ -208,45 +227,26 @@ inline void im2col_rows(const float* x, const ConvGeometry& g, float* col, int64
         im2col(x, g, col, ld);
         return;
     }
-    const int64_t Ho = g.Ho(), Wo = g.Wo();
-    for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw; ++j) {
-                float* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
-                const int64_t ox0 = std::min(Wo, std::max<int64_t>(0, g.pad - j));
-                const int64_t ox1 = std::max(ox0, std::min(Wo, g.W + g.pad - j));
-                for (int64_t oy = 0; oy < Ho; ++oy) {
-                    const int64_t iy = oy - g.pad + i;
-                    float* row = dst + oy * Wo;
-                    if (iy < 0 || iy >= g.H) {
-                        simd::fill_zero(row, Wo);
-                        continue;
-                    }
-                    const float* src = x + (c * g.H + iy) * g.W;  // row[ox] = src[ox - p + j]
-                    simd::fill_zero(row, ox0);
-                    simd::copy(src + ox0 - g.pad + j, row + ox0, ox1 - ox0);
-                    simd::fill_zero(row + ox1, Wo - ox1);
-                }
-            }
+    const int64_t Wo = g.Wo();
+    for_each_column_row(g, ld, [&](int64_t off, bool inside, int64_t x_off, int64_t ox0, int64_t ox1) {
+        float* row = col + off;
+        if (!inside) {
+            simd::fill_zero(row, Wo);
+            return;
+        }
+        simd::fill_zero(row, ox0);
+        simd::copy(x + x_off + ox0, row + ox0, ox1 - ox0);
+        simd::fill_zero(row + ox1, Wo - ox1);
+    });
 }
 inline void col2im_rows_add(const float* col, const ConvGeometry& g, float* x, int64_t ld) {
     if (g.stride != 1) {
         col2im_add(col, g, x, ld);
         return;
     }
-    const int64_t Ho = g.Ho(), Wo = g.Wo();
-    for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw; ++j) {
-                const float* src = col + ((c * g.kh + i) * g.kw + j) * ld;
-                const int64_t ox0 = std::min(Wo, std::max<int64_t>(0, g.pad - j));
-                const int64_t ox1 = std::max(ox0, std::min(Wo, g.W + g.pad - j));
-                for (int64_t oy = 0; oy < Ho; ++oy) {
-                    const int64_t iy = oy - g.pad + i;
-                    if (iy < 0 || iy >= g.H) continue;
-                    simd::accumulate(src + oy * Wo + ox0, x + (c * g.H + iy) * g.W + ox0 - g.pad + j, ox1 - ox0);
-                }
-            }
+    for_each_column_row(g, ld, [&](int64_t off, bool inside, int64_t x_off, int64_t ox0, int64_t ox1) {
+        if (inside) simd::accumulate(col + off + ox0, x + x_off + ox0, ox1 - ox0);
+    });
 }
 
 // The n images from b0 as a segmented [rows, n P] matrix: X(r, b P + p) = x[(b0 + b) rows P + r P + p].

@@ -175,16 +175,24 @@ inline void transform_output(const float* M, int64_t ld, int64_t n, int64_t O, c
             }
             const float add = bias ? bias[o] : 0.0f;
             float* yo = y + (b * O + o) * tl.H * tl.W;
+            const int64_t pairs = tl.W / 2;  // tiles with both columns in the image; an odd W has one more half tile
             for (int64_t ty = 0; ty < th; ++ty)
                 for (int r = 0; r < 2 && 2 * ty + r < tl.H; ++r) {
                     float* row = yo + (2 * ty + r) * tl.W;
-                    for (int s = 0; s < 2; ++s) {
-                        const float* src = out.data() + (2 * r + s) * T + ty * tw;
-                        const int64_t inside = (tl.W - s + 1) / 2;  // tiles whose column 2 tx + s is in the image
-                        if (accumulate)
-                            for (int64_t t = 0; t < inside; ++t) row[2 * t + s] += src[t] + add;
-                        else
-                            for (int64_t t = 0; t < inside; ++t) row[2 * t + s] = src[t] + add;
+                    const float *s0 = out.data() + (2 * r) * T + ty * tw, *s1 = s0 + T;
+                    // one loop over both columns of a tile: the interleaved stores vectorize
+                    if (accumulate) {
+                        for (int64_t t = 0; t < pairs; ++t) {
+                            row[2 * t] += s0[t] + add;
+                            row[2 * t + 1] += s1[t] + add;
+                        }
+                        if (tl.W % 2) row[tl.W - 1] += s0[pairs] + add;
+                    } else {
+                        for (int64_t t = 0; t < pairs; ++t) {
+                            row[2 * t] = s0[t] + add;
+                            row[2 * t + 1] = s1[t] + add;
+                        }
+                        if (tl.W % 2) row[tl.W - 1] = s0[pairs] + add;
                     }
                 }
         }
@@ -198,13 +206,17 @@ inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const T
     for (int64_t b = 0; b < n; ++b)
         for (int64_t o = 0; o < O; ++o) {
             const float* dyo = dy + (b * O + o) * tl.H * tl.W;
+            const int64_t pairs = tl.W / 2;
             for (int64_t ty = 0; ty < th; ++ty)
-                for (int r = 0; r < 2 && 2 * ty + r < tl.H; ++r)
-                    for (int s = 0; s < 2; ++s) {
-                        float* dst = d.data() + (2 * r + s) * T + ty * tw;
-                        const float* row = dyo + (2 * ty + r) * tl.W;
-                        for (int64_t t = 0; t < (tl.W - s + 1) / 2; ++t) dst[t] = row[2 * t + s];
+                for (int r = 0; r < 2 && 2 * ty + r < tl.H; ++r) {
+                    float *d0 = d.data() + (2 * r) * T + ty * tw, *d1 = d0 + T;
+                    const float* row = dyo + (2 * ty + r) * tl.W;
+                    for (int64_t t = 0; t < pairs; ++t) {  // both columns in one loop: the loads vectorize
+                        d0[t] = row[2 * t];
+                        d1[t] = row[2 * t + 1];
                     }
+                    if (tl.W % 2) d0[pairs] = row[tl.W - 1];
+                }
             const float *d00 = d.data(), *d01 = d00 + T, *d10 = d01 + T, *d11 = d10 + T;
             float* out = Mg + o * ld + b * T;
             DDPMKIT_NO_ALIAS

@@ -108,45 +108,60 @@ inline void transform_weights(const float* w, int64_t O, int64_t C, bool adjoint
 // only 4 to 14 long): tile t = ty tw + tx of a plane, and planes padded where needed.
 
 // V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; the tiles of image b
-// at columns b th tw + t of V, its rows `ld` apart. The padded image (a zero border, width
-// Wp = 2 tw + 2) is kept as its even and odd rows, so that B^T's four rows 2 ty .. 2 ty + 3
-// are the rows ty and ty + 1 of the two halves: f = B^T d over all tile rows at once; then d B
-// along each row, over all tiles at once (one junk tile per row, at tx = tw, dropped at the end).
+// at columns b th tw + t of V, its rows `ld` apart. The 4x4 patch of tile (ty, tx) covers the
+// padded rows 2 ty .. 2 ty + 3 and columns 2 tx .. 2 tx + 3 (a zero border of width 1). The
+// padded image is split by row parity, column parity and a shift of one column: plane
+// P[rp][cp][s] holds the padded pixels (2 i + rp, 2 (j + s) + cp), (th + 1) x tw of them. Then
+// the patch's rows are P[.][.][.] rows ty and ty + 1 and its columns the four (cp, s), so every
+// term of B^T d B is one flat loop over the tiles, stored straight into V.
 inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& tl, float* V, int64_t ld) {
-    const int64_t tw = tl.tw, th = tl.th, Wp = 2 * tw + 2, plane = C * ld;
-    const int64_t rows_len = (th + 1) * Wp, f_len = th * Wp, t_len = th * (tw + 1);
-    std::vector<float> even(static_cast<size_t>(rows_len), 0.0f), odd(even);  // padded rows 2i and 2i + 1
-    std::vector<float> f(static_cast<size_t>(4 * f_len + 4), 0.0f);           // B^T d: [k][ty][Wp]
-    std::vector<float> v(static_cast<size_t>(16 * t_len));                    // B^T d B: [xi][ty][tw + 1]
+    using namespace simd;
+    const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = C * ld, size = (th + 1) * tw, half = tl.W / 2;
+    std::vector<float> planes(static_cast<size_t>(8 * size), 0.0f);  // the border entries are never written
+    const auto P = [&](int rp, int cp, int s) { return planes.data() + ((rp * 2 + cp) * 2 + s) * size; };
     for (int64_t b = 0; b < n; ++b)
         for (int64_t c = 0; c < C; ++c) {
             const float* xc = x + (b * C + c) * tl.H * tl.W;
-            for (int64_t y = 0; y < tl.H; ++y)  // image row y is padded row y + 1
-                simd::copy(xc + y * tl.W, ((y + 1) % 2 ? odd : even).data() + (y + 1) / 2 * Wp + 1, tl.W);
-            const float *e0 = even.data(), *o0 = odd.data(), *e1 = e0 + Wp, *o1 = o0 + Wp;
-            float *f0 = f.data(), *f1 = f0 + f_len, *f2 = f1 + f_len, *f3 = f2 + f_len;
-            DDPMKIT_NO_ALIAS
-            for (int64_t j = 0; j < f_len; ++j) {  // rows of B^T: [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1]
-                f0[j] = e0[j] - e1[j];
-                f1[j] = o0[j] + e1[j];
-                f2[j] = e1[j] - o0[j];
-                f3[j] = o0[j] - o1[j];
-            }
-            for (int k = 0; k < 4; ++k) {  // (B^T d) B: the patch row of tile m is q[2m .. 2m + 3]
-                const float* q = f.data() + k * f_len;
-                float *v0 = v.data() + (4 * k) * t_len, *v1 = v0 + t_len, *v2 = v1 + t_len, *v3 = v2 + t_len;
+            for (int64_t y = 0; y < tl.H; ++y) {  // image pixel (y, x) is padded pixel (y + 1, x + 1)
+                const float* row = xc + y * tl.W;
+                const int rp = static_cast<int>((y + 1) % 2);
+                const int64_t i = (y + 1) / 2 * tw;
+                float *even_cols = P(rp, 1, 0) + i, *odd_cols = P(rp, 0, 1) + i;  // image columns 2m, 2m + 1
                 DDPMKIT_NO_ALIAS
-                for (int64_t m = 0; m < t_len; ++m) {
-                    v0[m] = q[2 * m] - q[2 * m + 2];
-                    v1[m] = q[2 * m + 1] + q[2 * m + 2];
-                    v2[m] = q[2 * m + 2] - q[2 * m + 1];
-                    v3[m] = q[2 * m + 1] - q[2 * m + 3];
+                for (int64_t m = 0; m < half; ++m) {
+                    even_cols[m] = row[2 * m];
+                    odd_cols[m] = row[2 * m + 1];
+                }
+                if (tl.W % 2) even_cols[half] = row[tl.W - 1];
+            }
+            // The other shift of each column parity, once all rows are in: a vector load of what
+            // the row's scalar stores just wrote would stall until they reach the cache.
+            for (int64_t i = 0; i <= th * tw; i += tw)
+                for (int rp = 0; rp < 2; ++rp) {
+                    simd::copy(P(rp, 0, 1) + i, P(rp, 0, 0) + i + 1, tw - 1);
+                    simd::copy(P(rp, 1, 0) + i + 1, P(rp, 1, 1) + i, tw - 1);
+                }
+            float* out = V + c * ld + b * T;
+            for (int64_t t = 0; t < T; t += kWidth) {
+                const int w = static_cast<int>(std::min<int64_t>(kWidth, T - t));
+                vfloat f[4][4];  // B^T d for the patch columns 0..3, that is (cp, s) = (0,0) (1,0) (0,1) (1,1)
+                for (int col = 0; col < 4; ++col) {
+                    const float *e = P(0, col % 2, col / 2) + t, *o = P(1, col % 2, col / 2) + t;  // rows 2 ty, 2 ty + 1
+                    const vfloat e0 = load_partial(e, w), e1 = load_partial(e + tw, w);          // and + 2, + 3
+                    const vfloat o0 = load_partial(o, w), o1 = load_partial(o + tw, w);
+                    f[col][0] = sub(e0, e1);  // rows of B^T: [1 0 -1 0] [0 1 1 0] [0 -1 1 0] [0 1 0 -1]
+                    f[col][1] = add(o0, e1);
+                    f[col][2] = sub(e1, o0);
+                    f[col][3] = sub(o0, o1);
+                }
+                for (int k = 0; k < 4; ++k) {  // (B^T d) B, the same rows on the columns
+                    float* v = out + 4 * k * plane + t;
+                    store_partial(v, sub(f[0][k], f[2][k]), w);
+                    store_partial(v + plane, add(f[1][k], f[2][k]), w);
+                    store_partial(v + 2 * plane, sub(f[2][k], f[1][k]), w);
+                    store_partial(v + 3 * plane, sub(f[1][k], f[3][k]), w);
                 }
             }
-            float* out = V + c * ld + b * th * tw;
-            for (int xi = 0; xi < 16; ++xi)
-                for (int64_t ty = 0; ty < th; ++ty)
-                    simd::copy(v.data() + xi * t_len + ty * (tw + 1), out + xi * plane + ty * tw, tw);
         }
 }
 

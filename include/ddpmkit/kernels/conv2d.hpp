@@ -169,7 +169,7 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
 
 #if !defined(DDPMKIT_ARCH_SCALAR)
 namespace conv_detail {
-using Engine = gemm_detail::DefaultEngine;
+using gemm_detail::Engine;
 using gemm_detail::OutView;
 using gemm_detail::View;
 

@@ -39,7 +39,7 @@ constexpr int kMR = 6, kNV = 2;  // 12 accumulators + 2 + 1 of 16 registers
 #else
 constexpr int kMR = 8, kNV = 2;  // NEON: 16 accumulators + 2 + 1 of 32 registers
 #endif
-constexpr int64_t kKC = 384;  // longest k block: a KC x NR panel of B stays in L1/L2
+constexpr int64_t kKC = 320;  // longest k block (measured: 320 beats 256 and 384 at K = 576 and 1152)
 
 constexpr int64_t kNoSegment = std::numeric_limits<int64_t>::max();
 
@@ -177,10 +177,10 @@ void pack_b_panel(const View& B, int64_t N, int64_t j0, int64_t k0, int64_t kc, 
 }
 
 // The MR x NR tile: C[0:rows, 0:cols] = alpha (Ap Bp) + beta C + bias[r]
-// (beta == 0: C is not read; bias may be null).
+// (beta == 0: C is not read; bias may be null). Row k of Bp is at b + k ldb.
 template <int MR, int NV>
-void micro_kernel(int64_t kc, const float* a, const float* b, float* C, int64_t ldc, int64_t rows, int64_t cols,
-                  float alpha, float beta, const float* bias) {
+void micro_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* C, int64_t ldc, int64_t rows,
+                  int64_t cols, float alpha, float beta, const float* bias) {
     using namespace simd;
     constexpr int W = kWidth, NR = NV * W;
     vfloat acc[MR][NV];
@@ -188,7 +188,7 @@ void micro_kernel(int64_t kc, const float* a, const float* b, float* C, int64_t 
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = zero();
-    for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+    for (int64_t k = 0; k < kc; ++k, a += MR, b += ldb) {
         vfloat bv[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) bv[v] = load(b + v * W);
@@ -230,90 +230,141 @@ inline std::vector<float>& buffer(int which) {
     return buffers[which];
 }
 
-// A GEMM engine for one register tile shape.
-template <int MR, int NV>
+// The GEMM engine: MR x NR register tiles; the last column panel of a matrix takes the
+// narrowest tile of whole vectors that covers it (N = 196 computes 208 columns, not 240).
 struct Engine {
-    static constexpr int NR = NV * simd::kWidth;
+    static constexpr int MR = kMR, NV = kNV, NR = NV * simd::kWidth;
 
     // Floats of a full pack of op(A), M x K.
     static int64_t packed_a_size(int64_t M, int64_t K) { return (M + MR - 1) / MR * MR * K; }
 
     // Packs all of op(A): k block kb (from k0 = kb kc) at Ap + k0 Mpad, its panel p at + p MR kc_b.
     static void pack_a(const View& A, int64_t M, int64_t K, float* Ap) {
-        const int64_t kc = k_block(K), kblocks = (K + kc - 1) / kc, mp = (M + MR - 1) / MR;
-        const int64_t grain = M * K < (int64_t(1) << 18) ? kblocks * mp : 1;  // a small pack is not worth a barrier
-        parallel_for(0, kblocks * mp, grain, [&](int64_t t0, int64_t t1) {
-            for (int64_t t = t0; t < t1; ++t) {
-                const int64_t kb = t / mp, p = t % mp, k0 = kb * kc, kcb = std::min(kc, K - k0);
-                pack_a_panel<MR>(A, M, p * MR, k0, kcb, Ap + k0 * mp * MR + p * MR * kcb);
-            }
-        });
+        const int64_t grain = M * K < (int64_t(1) << 18) ? pack_a_tasks(M, K) : 1;  // small: not worth a barrier
+        parallel_for(0, pack_a_tasks(M, K), grain, [&](int64_t t0, int64_t t1) { pack_a_range(A, M, K, Ap, t0, t1); });
     }
 
     // C = alpha op(A) op(B) + beta C + bias (bias[i] added to row i; may be null), with
     // op(A) packed by pack_a. Runs on the calling thread inside a parallel region.
     static void run_packed(int64_t M, int64_t N, int64_t K, float alpha, const float* Ap, const View& B, float beta,
                            const OutView& C, const float* bias) {
-        const int64_t kc = k_block(K), mp = (M + MR - 1) / MR, np = (N + NR - 1) / NR;
-        // Tasks: a column panel, or a part of its row panels when there are few columns.
-        const int64_t threads = omp_in_parallel_region() ? 1 : num_threads();
-        const int64_t mblocks = std::min<int64_t>(mp, std::max<int64_t>(1, (2 * threads + np - 1) / np));
-        const int64_t flops = 2 * M * N * K, tasks = np * mblocks;
-        auto task = [&](int64_t t) {
-            std::vector<float>& Bp = buffer(1);
-            Bp.resize(static_cast<size_t>(NR * kc));
+        const Tasks tasks(M, N, K);
+        if (tasks.serial()) {
+            for (int64_t t = 0; t < tasks.count; ++t) tasks.run(t, alpha, Ap, B, beta, C, bias);
+            return;
+        }
+        parallel_tasks(tasks.count, [&](int64_t t) { tasks.run(t, alpha, Ap, B, beta, C, bias); });
+    }
+
+    // C = alpha op(A) op(B) + beta C + bias, packing op(A) into the calling thread's buffer:
+    // the threads pack their share of it, then take tasks, in one parallel region.
+    static void run(int64_t M, int64_t N, int64_t K, float alpha, const View& A, const View& B, float beta,
+                    const OutView& C, const float* bias = nullptr) {
+        std::vector<float>& Ap_buffer = buffer(0);
+        Ap_buffer.resize(static_cast<size_t>(packed_a_size(M, K)));
+        float* Ap = Ap_buffer.data();
+        const Tasks tasks(M, N, K);
+        const int64_t packs = pack_a_tasks(M, K);
+#if defined(DDPMKIT_HAS_OPENMP)
+        if (!tasks.serial()) {
+#pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(tasks.threads, tasks.count)))
+            {
+#pragma omp for schedule(static)
+                for (int64_t t = 0; t < packs; ++t) pack_a_range(A, M, K, Ap, t, t + 1);
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t t = 0; t < tasks.count; ++t) tasks.run(t, alpha, Ap, B, beta, C, bias);
+            }
+            return;
+        }
+#endif
+        pack_a_range(A, M, K, Ap, 0, packs);
+        for (int64_t t = 0; t < tasks.count; ++t) tasks.run(t, alpha, Ap, B, beta, C, bias);
+    }
+
+private:
+    // Pack tasks: one per (k block, row panel).
+    static int64_t pack_a_tasks(int64_t M, int64_t K) {
+        const int64_t kc = k_block(K);
+        return (K + kc - 1) / kc * ((M + MR - 1) / MR);
+    }
+    static void pack_a_range(const View& A, int64_t M, int64_t K, float* Ap, int64_t t0, int64_t t1) {
+        const int64_t kc = k_block(K), mp = (M + MR - 1) / MR;
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t kb = t / mp, p = t % mp, k0 = kb * kc, kcb = std::min(kc, K - k0);
+            pack_a_panel<MR>(A, M, p * MR, k0, kcb, Ap + k0 * mp * MR + p * MR * kcb);
+        }
+    }
+
+    // The tasks of one product: a column panel times a share of the row panels. With few
+    // column panels the rows are split too, so that the threads get about four tasks each
+    // (whose sizes differ when the last panel is narrow; tasks are handed out one at a time).
+    struct Tasks {
+        int64_t M, N, K, kc, mp, np, mblocks, count, threads;
+        Tasks(int64_t m, int64_t n, int64_t k)
+            : M(m), N(n), K(k), kc(k_block(k)), mp((m + MR - 1) / MR), np((n + NR - 1) / NR),
+              mblocks(1), count(1), threads(1) {
+#if defined(DDPMKIT_HAS_OPENMP)
+            if (!omp_in_parallel()) threads = num_threads();
+#endif
+            mblocks = std::min<int64_t>(mp, std::max<int64_t>(1, (4 * threads + np - 1) / np));
+            count = np * mblocks;
+        }
+        bool serial() const { return threads == 1 || count == 1 || 2 * M * N * K < (int64_t(1) << 21); }
+
+        void run(int64_t t, float alpha, const float* Ap, const View& B, float beta, const OutView& C,
+                 const float* bias) const {
             const int64_t jp = t / mblocks, ib = t % mblocks;
             const int64_t ip0 = mp * ib / mblocks, ip1 = mp * (ib + 1) / mblocks;
             const int64_t j0 = jp * NR, cols = std::min<int64_t>(NR, N - j0);
+            const int64_t vectors = (cols + simd::kWidth - 1) / simd::kWidth;  // that this panel needs (NV <= 3)
+            if (vectors == 1) return column_panel<1>(ip0, ip1, j0, alpha, Ap, B, beta, C, bias);
+            if constexpr (NV > 2)
+                if (vectors == 2) return column_panel<2>(ip0, ip1, j0, alpha, Ap, B, beta, C, bias);
+            column_panel<NV>(ip0, ip1, j0, alpha, Ap, B, beta, C, bias);
+        }
+
+        // Row panels [ip0, ip1) of the column panel at j0, with a tile of NVp vectors.
+        template <int NVp>
+        void column_panel(int64_t ip0, int64_t ip1, int64_t j0, float alpha, const float* Ap,
+                          const View& B, float beta, const OutView& C, const float* bias) const {
+            constexpr int NRp = NVp * simd::kWidth;
+            const int64_t cols = std::min<int64_t>(NRp, N - j0);
+            // Whole vectors of rows of op(B) in one segment are read in place: the micro-kernel
+            // streams NRp contiguous floats per k either way, and packing would copy them once more.
+            const bool in_place = !B.trans && cols == NRp && (B.seg == kNoSegment || j0 / B.seg == (j0 + cols - 1) / B.seg);
+            std::vector<float>& Bp = buffer(1);
+            if (!in_place) Bp.resize(static_cast<size_t>(NR * kc));
             for (int64_t k0 = 0; k0 < K; k0 += kc) {
                 const int64_t kcb = std::min(kc, K - k0);
-                pack_b_panel<NR>(B, N, j0, k0, kcb, Bp.data());
+                const float* b = in_place ? B.at(k0, j0) : Bp.data();
+                if (!in_place) pack_b_panel<NRp>(B, N, j0, k0, kcb, Bp.data());
+                const int64_t ldb = in_place ? B.ld : NRp;
                 const float beta_k = k0 == 0 ? beta : 1.0f;  // later blocks add to the first
                 const float* bias_k = k0 == 0 ? bias : nullptr;
                 for (int64_t ip = ip0; ip < ip1; ++ip) {
                     const int64_t i0 = ip * MR, rows = std::min<int64_t>(MR, M - i0);
-                    tile(kcb, Ap + k0 * mp * MR + ip * MR * kcb, Bp.data(), C, i0, j0, rows, cols, alpha, beta_k,
-                         bias_k ? bias_k + i0 : nullptr);
+                    tile<NVp>(kcb, Ap + k0 * mp * MR + ip * MR * kcb, b, ldb, C, i0, j0, rows, cols, alpha, beta_k,
+                              bias_k ? bias_k + i0 : nullptr);
                 }
             }
-        };
-        if (flops < (int64_t(1) << 21) || tasks == 1) {  // too small to be worth a second thread
-            for (int64_t t = 0; t < tasks; ++t) task(t);
-            return;
         }
-        parallel_tasks(tasks, task);
-    }
+    };
 
-    // C = alpha op(A) op(B) + beta C + bias, packing op(A) into the calling thread's buffer.
-    static void run(int64_t M, int64_t N, int64_t K, float alpha, const View& A, const View& B, float beta,
-                    const OutView& C, const float* bias = nullptr) {
-        std::vector<float>& Ap = buffer(0);
-        Ap.resize(static_cast<size_t>(packed_a_size(M, K)));
-        pack_a(A, M, K, Ap.data());
-        run_packed(M, N, K, alpha, Ap.data(), B, beta, C, bias);
-    }
-
-private:
-    static bool omp_in_parallel_region() {
-#if defined(DDPMKIT_HAS_OPENMP)
-        return omp_in_parallel() != 0;
-#else
-        return true;
-#endif
-    }
     // One tile, straight into C when its columns share a segment, else through a buffer.
-    static void tile(int64_t kc, const float* a, const float* b, const OutView& C, int64_t i0, int64_t j0, int64_t rows,
-                     int64_t cols, float alpha, float beta, const float* bias) {
+    template <int NVp>
+    static void tile(int64_t kc, const float* a, const float* b, int64_t ldb, const OutView& C, int64_t i0, int64_t j0,
+                     int64_t rows, int64_t cols, float alpha, float beta, const float* bias) {
+        constexpr int NRp = NVp * simd::kWidth;
         if (C.seg == kNoSegment || j0 / C.seg == (j0 + cols - 1) / C.seg) {
-            micro_kernel<MR, NV>(kc, a, b, C.at(i0, j0), C.ld, rows, cols, alpha, beta, bias);
+            micro_kernel<MR, NVp>(kc, a, b, ldb, C.at(i0, j0), C.ld, rows, cols, alpha, beta, bias);
             return;
         }
-        alignas(64) float buf[MR * NR];
-        micro_kernel<MR, NV>(kc, a, b, buf, NR, MR, NR, alpha, 0.0f, nullptr);  // bias: only `rows` of it exist
+        alignas(64) float buf[MR * NRp];
+        micro_kernel<MR, NVp>(kc, a, b, ldb, buf, NRp, MR, NRp, alpha, 0.0f, nullptr);  // bias: only `rows` of it exist
         for_each_run(C.seg, C.seg_stride, j0, j0 + cols, [&](int64_t c0, int64_t c1, int64_t off) {
             for (int64_t r = 0; r < rows; ++r) {
                 float* dst = C.data + off + (i0 + r) * C.ld;
-                const float* src = buf + r * NR + (c0 - j0);
+                const float* src = buf + r * NRp + (c0 - j0);
                 const float add = bias ? bias[r] : 0.0f;
                 for (int64_t c = 0; c < c1 - c0; ++c) dst[c] = src[c] + add + (beta == 0.0f ? 0.0f : beta * dst[c]);
             }
@@ -321,23 +372,9 @@ private:
     }
 };
 
-using DefaultEngine = Engine<kMR, kNV>;
-// Two vectors of columns: for a small N that the default tile would mostly pad (49 -> 96).
-using NarrowEngine = Engine<kMR, 2>;
-
-// True when N padded to the narrow tile's columns is over 10 % smaller than to the default's.
-inline bool prefer_narrow(int64_t N) {
-    const auto padded = [N](int64_t nr) { return (N + nr - 1) / nr * nr; };
-    return 10 * padded(DefaultEngine::NR) > 11 * padded(NarrowEngine::NR);
-}
-
 inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-    View va{A, lda, trans_a}, vb{B, ldb, trans_b};
-    if (prefer_narrow(N))
-        NarrowEngine::run(M, N, K, alpha, va, vb, beta, OutView{C, ldc});
-    else
-        DefaultEngine::run(M, N, K, alpha, va, vb, beta, OutView{C, ldc});
+    Engine::run(M, N, K, alpha, View{A, lda, trans_a}, View{B, ldb, trans_b}, beta, OutView{C, ldc});
 }
 
 }  // namespace gemm_detail

@@ -43,8 +43,7 @@ DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
 namespace winograd {
 
-using Engine = gemm_detail::DefaultEngine;
-using gemm_detail::NarrowEngine;
+using gemm_detail::Engine;
 using gemm_detail::OutView;
 using gemm_detail::View;
 
@@ -58,14 +57,14 @@ struct Tiles {
     Tiles(int64_t h, int64_t w) : H(h), W(w), th((h + 1) / 2), tw((w + 1) / 2) {}
     int64_t per_image() const { return th * tw; }
     // Images per chunk (at most B): the fewest columns of register tiles wasted on padding
-    // (the GEMMs' N is a multiple of Engine::NR), with the transformed inputs and outputs
+    // (the GEMMs compute N rounded up to whole vectors), with the transformed inputs and outputs
     // of `channels` channels within kChunkFloats.
     int64_t images_per_chunk(int64_t B, int64_t channels) const {
         const int64_t budget = std::max<int64_t>(1, kChunkFloats / (16 * channels * per_image()));
         int64_t best = 1;
         double best_waste = 2.0;
         for (int64_t n = 1; n <= std::min(B, budget); ++n) {
-            const int64_t N = n * per_image(), padded = (N + Engine::NR - 1) / Engine::NR * Engine::NR;
+            const int64_t N = n * per_image(), padded = (N + simd::kWidth - 1) / simd::kWidth * simd::kWidth;
             const double waste = static_cast<double>(padded) / static_cast<double>(N);
             if (waste < best_waste - 1e-9) best = n, best_waste = waste;
         }
@@ -300,16 +299,9 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, int64_t H,
         V.resize(static_cast<size_t>(16 * C * ld));
         M.resize(static_cast<size_t>(16 * O * ld));
         transform_input(x + b0 * C * H * W, n, C, tl, V.data(), ld);
-        auto gemms = [&](auto engine) {  // both engines read the same packed U (same MR)
-            using E = decltype(engine);
-            for (int xi = 0; xi < 16; ++xi)
-                E::run_packed(O, N, C, 1.0f, Upacked + xi * packed, View{V.data() + xi * C * ld, ld}, 0.0f,
-                              OutView{M.data() + xi * O * ld, ld}, nullptr);
-        };
-        if (gemm_detail::prefer_narrow(N))
-            gemms(NarrowEngine{});
-        else
-            gemms(Engine{});
+        for (int xi = 0; xi < 16; ++xi)
+            Engine::run_packed(O, N, C, 1.0f, Upacked + xi * packed, View{V.data() + xi * C * ld, ld}, 0.0f,
+                               OutView{M.data() + xi * O * ld, ld}, nullptr);
         transform_output(M.data(), ld, n, O, tl, bias, accumulate, y + b0 * O * H * W);
     };
     if (chunks >= num_threads())
@@ -346,7 +338,6 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
     const int64_t nb = std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, kChunkFloats / (16 * (C + O) * tl.per_image())));
     const int64_t ld = nb * tl.per_image();
     const int64_t part = 16 * O * C;
-    const bool narrow = gemm_detail::prefer_narrow(C);  // the GEMMs' N is C: 32 and 64 fit 32 columns
     std::vector<float>& partials = buffer(3);
     partials.resize(static_cast<size_t>(chunks * part));
     auto task = [&](int64_t chunk) {
@@ -360,16 +351,9 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
             const int64_t n = std::min(nb, last - b0), N = n * tl.per_image();
             transform_input(x + b0 * C * H * W, n, C, tl, V.data(), ld);
             transform_output_grad(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld);
-            auto gemms = [&](auto engine) {  // dU[xi] (+)= Mg[xi] [O, N] V[xi]^T [N, C]
-                using E = decltype(engine);
-                for (int xi = 0; xi < 16; ++xi)
-                    E::run(O, C, N, 1.0f, View{Mg.data() + xi * O * ld, ld}, View{V.data() + xi * C * ld, ld, true},
-                           b0 == first ? 0.0f : 1.0f, OutView{dU + xi * O * C, C});
-            };
-            if (narrow)
-                gemms(NarrowEngine{});
-            else
-                gemms(Engine{});
+            for (int xi = 0; xi < 16; ++xi)  // dU[xi] (+)= Mg[xi] [O, N] V[xi]^T [N, C]
+                Engine::run(O, C, N, 1.0f, View{Mg.data() + xi * O * ld, ld}, View{V.data() + xi * C * ld, ld, true},
+                            b0 == first ? 0.0f : 1.0f, OutView{dU + xi * O * C, C});
         }
     };
     if (chunks >= num_threads())

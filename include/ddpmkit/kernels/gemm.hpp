@@ -298,11 +298,15 @@ private:
     // The tasks of one product: a column panel times a share of the row panels. With few
     // column panels the rows are split too, so that the threads get about four tasks each
     // (whose sizes differ when the last panel is narrow; tasks are handed out one at a time).
+    // Panels are NV vectors wide but the last, which takes what is left; when that would be one
+    // vector after a full panel (NV = 3), the two share four vectors as two and two, because a
+    // one-vector tile spends a load on every multiply-add.
     struct Tasks {
-        int64_t M, N, K, kc, mp, np, mblocks, count, threads;
+        int64_t M, N, K, kc, mp, vectors, np, mblocks = 1, count = 1, threads = 1;
+        bool halves;  // the last two panels are two vectors each
         Tasks(int64_t m, int64_t n, int64_t k)
-            : M(m), N(n), K(k), kc(k_block(k)), mp((m + MR - 1) / MR), np((n + NR - 1) / NR),
-              mblocks(1), count(1), threads(1) {
+            : M(m), N(n), K(k), kc(k_block(k)), mp((m + MR - 1) / MR), vectors((n + simd::kWidth - 1) / simd::kWidth),
+              np((vectors + NV - 1) / NV), halves(NV == 3 && vectors > 3 && vectors % 3 == 1) {
 #if defined(DDPMKIT_HAS_OPENMP)
             if (!omp_in_parallel()) threads = num_threads();
 #endif
@@ -315,11 +319,12 @@ private:
                  const float* bias) const {
             const int64_t jp = t / mblocks, ib = t % mblocks;
             const int64_t ip0 = mp * ib / mblocks, ip1 = mp * (ib + 1) / mblocks;
-            const int64_t j0 = jp * NR, cols = std::min<int64_t>(NR, N - j0);
-            const int64_t vectors = (cols + simd::kWidth - 1) / simd::kWidth;  // that this panel needs (NV <= 3)
-            if (vectors == 1) return column_panel<1>(ip0, ip1, j0, alpha, Ap, B, beta, C, bias);
+            const int64_t v0 = halves && jp == np - 1 ? jp * NV - 1 : jp * NV;  // the panel's first vector
+            const int64_t width = halves && jp >= np - 2 ? 2 : std::min<int64_t>(NV, vectors - v0);
+            const int64_t j0 = v0 * simd::kWidth;
+            if (width == 1) return column_panel<1>(ip0, ip1, j0, alpha, Ap, B, beta, C, bias);
             if constexpr (NV > 2)
-                if (vectors == 2) return column_panel<2>(ip0, ip1, j0, alpha, Ap, B, beta, C, bias);
+                if (width == 2) return column_panel<2>(ip0, ip1, j0, alpha, Ap, B, beta, C, bias);
             column_panel<NV>(ip0, ip1, j0, alpha, Ap, B, beta, C, bias);
         }
 

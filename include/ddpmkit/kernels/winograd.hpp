@@ -106,6 +106,15 @@ inline void transform_weights(const float* w, int64_t O, int64_t C, bool adjoint
 // The transforms work on whole image planes with long unit-stride loops (a row of tiles is
 // only 4 to 14 long): tile t = ty tw + tx of a plane, and planes padded where needed.
 
+// even[m] = x[2m], odd[m] = x[2m + 1] for m < pairs.
+inline void deinterleave(const float* x, int64_t pairs, float* even, float* odd) {
+    DDPMKIT_NO_ALIAS
+    for (int64_t m = 0; m < pairs; ++m) {
+        even[m] = x[2 * m];
+        odd[m] = x[2 * m + 1];
+    }
+}
+
 // V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; the tiles of image b
 // at columns b th tw + t of V, its rows `ld` apart. The 4x4 patch of tile (ty, tx) covers the
 // padded rows 2 ty .. 2 ty + 3 and columns 2 tx .. 2 tx + 3 (a zero border of width 1). The
@@ -125,21 +134,13 @@ inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& t
                 const float* row = xc + y * tl.W;
                 const int rp = static_cast<int>((y + 1) % 2);
                 const int64_t i = (y + 1) / 2 * tw;
-                float *even_cols = P(rp, 1, 0) + i, *odd_cols = P(rp, 0, 1) + i;  // image columns 2m, 2m + 1
-                DDPMKIT_NO_ALIAS
-                for (int64_t m = 0; m < half; ++m) {
-                    even_cols[m] = row[2 * m];
-                    odd_cols[m] = row[2 * m + 1];
-                }
-                if (tl.W % 2) even_cols[half] = row[tl.W - 1];
+                // P(., 1, 0) and P(., 0, 1) hold the image columns 2m and 2m + 1, P(., 0, 0) the
+                // columns 2m - 1 (from m = 1) and P(., 1, 1) the columns 2m + 2: all read from the
+                // row itself (a vector load of what scalar stores just wrote would stall).
+                deinterleave(row, half, P(rp, 1, 0) + i, P(rp, 0, 1) + i);
+                if (tl.W % 2) P(rp, 1, 0)[i + half] = row[tl.W - 1];
+                deinterleave(row + 1, tw - 1, P(rp, 0, 0) + i + 1, P(rp, 1, 1) + i);
             }
-            // The other shift of each column parity, once all rows are in: a vector load of what
-            // the row's scalar stores just wrote would stall until they reach the cache.
-            for (int64_t i = 0; i <= th * tw; i += tw)
-                for (int rp = 0; rp < 2; ++rp) {
-                    simd::copy(P(rp, 0, 1) + i, P(rp, 0, 0) + i + 1, tw - 1);
-                    simd::copy(P(rp, 1, 0) + i + 1, P(rp, 1, 1) + i, tw - 1);
-                }
             float* out = V + c * ld + b * T;
             for (int64_t t = 0; t < T; t += kWidth) {
                 const int w = static_cast<int>(std::min<int64_t>(kWidth, T - t));

@@ -120,13 +120,24 @@ void pack_a_panel(const View& A, int64_t M, int64_t i0, int64_t k0, int64_t kc, 
         }
         return;
     }
-    // op(A)(i, k) = X(i, k): rows of X, in runs of k that share a segment
+    // op(A)(i, k) = X(i, k): rows of X, in runs of k that share a segment, transposed kWidth
+    // columns at a time when a panel's rows fit in one vector
     for_each_run(A.seg, A.seg_stride, k0, k0 + kc, [&](int64_t c0, int64_t c1, int64_t off) {
-        for (int64_t r = 0; r < rows; ++r) {
-            const float* src = A.data + off + (i0 + r) * A.ld;
-            float* d = dst + (c0 - k0) * MR + r;
-            for (int64_t k = 0; k < c1 - c0; ++k) d[k * MR] = src[k];
+        const float* src = A.data + off + i0 * A.ld;  // row r of the panel at src + r ld
+        float* d = dst + (c0 - k0) * MR;
+        const int64_t len = c1 - c0;
+        int64_t k = 0;
+        if constexpr (MR <= simd::kWidth) {
+            constexpr int W = simd::kWidth;
+            for (; k + W <= len; k += W) {
+                simd::vfloat v[W];
+                for (int q = 0; q < W; ++q) v[q] = q < rows ? simd::load(src + q * A.ld + k) : simd::zero();
+                simd::transpose(v);  // v[j] lane r = X(i0 + r, k + j)
+                for (int j = 0; j < W; ++j) simd::store_partial(d + (k + j) * MR, v[j], MR);
+            }
         }
+        for (int64_t r = 0; r < rows; ++r)  // the rest of the run
+            for (int64_t kk = k; kk < len; ++kk) d[kk * MR + r] = src[r * A.ld + kk];
     });
 }
 

@@ -216,36 +216,35 @@ inline void transform_output(const float* M, int64_t ld, int64_t n, int64_t O, c
 // Mg[xi][o][t] = (A dY A^T)[xi] for the 2x2 tiles dY of dy [n, O, H, W] (0 outside), laid out
 // as V in transform_input.
 inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld) {
-    const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = O * ld;
+    using namespace simd;
+    const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = O * ld, pairs = tl.W / 2;
     std::vector<float> d(static_cast<size_t>(4 * T), 0.0f);  // dY[r][s] of every tile: [r][s][t]
     for (int64_t b = 0; b < n; ++b)
         for (int64_t o = 0; o < O; ++o) {
             const float* dyo = dy + (b * O + o) * tl.H * tl.W;
-            const int64_t pairs = tl.W / 2;
             for (int64_t ty = 0; ty < th; ++ty)
                 for (int r = 0; r < 2 && 2 * ty + r < tl.H; ++r) {
-                    float *d0 = d.data() + (2 * r) * T + ty * tw, *d1 = d0 + T;
+                    float* d0 = d.data() + (2 * r) * T + ty * tw;
                     const float* row = dyo + (2 * ty + r) * tl.W;
-                    for (int64_t t = 0; t < pairs; ++t) {  // both columns in one loop: the loads vectorize
-                        d0[t] = row[2 * t];
-                        d1[t] = row[2 * t + 1];
-                    }
+                    deinterleave(row, pairs, d0, d0 + T);
                     if (tl.W % 2) d0[pairs] = row[tl.W - 1];
                 }
-            const float *d00 = d.data(), *d01 = d00 + T, *d10 = d01 + T, *d11 = d10 + T;
             float* out = Mg + o * ld + b * T;
-            DDPMKIT_NO_ALIAS
-            for (int64_t t = 0; t < T; ++t) {  // A dY (rows of A: [1 0] [1 1] [1 -1] [0 -1]), then (A dY) A^T
-                const float a[4][2] = {{d00[t], d01[t]},
-                                       {d00[t] + d10[t], d01[t] + d11[t]},
-                                       {d00[t] - d10[t], d01[t] - d11[t]},
-                                       {-d10[t], -d11[t]}};
+            for (int64_t t = 0; t < T; t += kWidth) {
+                const int w = static_cast<int>(std::min<int64_t>(kWidth, T - t));
+                const vfloat d00 = load_partial(d.data() + t, w), d01 = load_partial(d.data() + T + t, w);
+                const vfloat d10 = load_partial(d.data() + 2 * T + t, w), d11 = load_partial(d.data() + 3 * T + t, w);
+                // A dY (rows of A: [1 0] [1 1] [1 -1] [0 -1]), then (A dY) A^T
+                const vfloat a[4][2] = {{d00, d01},
+                                        {add(d00, d10), add(d01, d11)},
+                                        {sub(d00, d10), sub(d01, d11)},
+                                        {sub(zero(), d10), sub(zero(), d11)}};
                 for (int k = 0; k < 4; ++k) {
-                    float* v = out + (4 * k) * plane + t;
-                    v[0] = a[k][0];
-                    v[plane] = a[k][0] + a[k][1];
-                    v[2 * plane] = a[k][0] - a[k][1];
-                    v[3 * plane] = -a[k][1];
+                    float* v = out + 4 * k * plane + t;
+                    store_partial(v, a[k][0], w);
+                    store_partial(v + plane, add(a[k][0], a[k][1]), w);
+                    store_partial(v + 2 * plane, sub(a[k][0], a[k][1]), w);
+                    store_partial(v + 3 * plane, sub(zero(), a[k][1]), w);
                 }
             }
         }

@@ -362,3 +362,33 @@ TEST_CASE("kernels: GroupNorm and fused GroupNorm + SiLU match the reference") {
         }
     }
 }
+
+TEST_CASE("kernels: GroupNorm + SiLU of x + shift (per image and channel) matches the reference") {
+    const int64_t B = 3, C = 32, HW = 49, G = 8, n = B * C * HW, k = C / G * HW;
+    const std::vector<float> x = random_floats(n, 1), gamma = random_floats(C, 2, 0.5, 1.5), beta = random_floats(C, 3),
+                             dy = random_floats(n, 4), shift = random_floats(B * C, 5, -2, 2);
+    const std::vector<double> xd = to_double(x), gd = to_double(gamma), bd = to_double(beta), dyd = to_double(dy),
+                              sd = to_double(shift);
+    for (const bool add_dx : {true, false}) {
+        std::vector<float> y(static_cast<size_t>(n)), mean(static_cast<size_t>(B * G)), rstd(mean.size());
+        std::vector<double> ydd(y.size()), md(mean.size()), rd(mean.size());
+        std::vector<float> dx = random_floats(n, 6), dg = random_floats(C, 7), db = random_floats(C, 8),
+                           ds = random_floats(B * C, 9);
+        if (!add_dx) dx.assign(dx.size(), std::numeric_limits<float>::quiet_NaN());
+        std::vector<double> dxd = to_double(dx), dgd = to_double(dg), dbd = to_double(db), dsd = to_double(ds);
+        kernels::group_norm_silu_forward(x.data(), B, C, HW, G, gamma.data(), beta.data(), 1e-5, y.data(), mean.data(),
+                                         rstd.data(), shift.data());
+        kernels::ref::group_norm_silu_forward(xd.data(), B, C, HW, G, gd.data(), bd.data(), 1e-5, ydd.data(), md.data(),
+                                              rd.data(), sd.data());
+        kernels::group_norm_silu_backward(x.data(), dy.data(), B, C, HW, G, gamma.data(), beta.data(), mean.data(),
+                                          rstd.data(), dx.data(), dg.data(), db.data(), add_dx, shift.data(), ds.data());
+        kernels::ref::group_norm_silu_backward(xd.data(), dyd.data(), B, C, HW, G, gd.data(), bd.data(), md.data(), rd.data(),
+                                               dxd.data(), dgd.data(), dbd.data(), add_dx, sd.data(), dsd.data());
+        INFO("add_dx " << add_dx);
+        check_close(y.data(), ydd.data(), n, static_cast<double>(k), "shifted group_norm_silu forward");
+        check_close(dx.data(), dxd.data(), n, static_cast<double>(k), "shifted group_norm_silu dx");
+        check_close(dg.data(), dgd.data(), C, static_cast<double>(B * HW), "shifted group_norm_silu dgamma");
+        check_close(db.data(), dbd.data(), C, static_cast<double>(B * HW), "shifted group_norm_silu dbeta");
+        check_close(ds.data(), dsd.data(), B * C, static_cast<double>(k), "shifted group_norm_silu dshift");
+    }
+}

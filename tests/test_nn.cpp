@@ -295,3 +295,24 @@ TEST_CASE("nn: gradcheck of the fused group_norm_silu, and it equals silu(group_
     CHECK(rel(gg, gamma.grad()) < 1e-5);
     CHECK(rel(gb, beta.grad()) < 1e-5);
 }
+
+TEST_CASE("nn: gradcheck of group_norm_silu with a shift, and it equals group_norm_silu(x + shift)") {
+    check_gradients([](const Inputs& v) { return group_norm_silu(v[0], v[1], v[2], 2, 1e-5, v[3]); },
+                    {leaf({2, 4, 3, 3}, 1), leaf({4}, 2), leaf({4}, 3), leaf({2, 4}, 4)});
+    Rng rng(11);
+    const VarF x(TensorF::randn({3, 32, 7, 7}, rng), true), gamma(TensorF::rand({32}, rng, 0.5, 1.5), true),
+        beta(TensorF::randn({32}, rng), true), shift(TensorF::randn({3, 32}, rng), true);
+    const VarF fused = group_norm_silu(x, gamma, beta, 8, 1e-5, shift),
+               plain = group_norm_silu(x + reshape(shift, {3, 32, 1, 1}), gamma, beta, 8);
+    const TensorF seed = TensorF::randn({3, 32, 7, 7}, rng);
+    fused.backward(seed);
+    const TensorF gx = x.grad().clone(), gs = shift.grad().clone();
+    VarF x2 = x, s2 = shift;
+    x2.zero_grad();
+    s2.zero_grad();
+    plain.backward(seed);
+    for (const auto& [got, want] : {std::pair{fused.value(), plain.value()}, {gx, x.grad()}, {gs, shift.grad()}})
+        for (int64_t i = 0; i < got.numel(); ++i) CHECK(got.data()[i] == doctest::Approx(want.data()[i]).epsilon(1e-4).scale(1));
+    CHECK_THROWS_WITH_AS(group_norm_silu(x, gamma, beta, 8, 1e-5, VarF(TensorF({3, 16}))),
+                         doctest::Contains("(input, shift) do not fit"), ShapeError);
+}

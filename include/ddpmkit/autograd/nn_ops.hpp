@@ -98,29 +98,38 @@ Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int6
 
 // SiLU(GroupNorm(x)) in one op (the U-Net's norm-then-activation): the same value as
 // silu(group_norm(x, gamma, beta, groups, eps)) without the intermediate tensor; the
-// backward recomputes z = GroupNorm(x) from x and the saved statistics.
+// backward recomputes z = GroupNorm(x) from x and the saved statistics. With a shift [B, C],
+// the op normalizes x + shift broadcast over the positions, without forming that sum.
 template <class T>
-Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int64_t groups, double eps = 1e-5) {
+Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int64_t groups, double eps = 1e-5,
+                       const Var<T>& shift = Var<T>()) {
     const Shape& sx = x.shape();
     if (sx.rank() < 2 || groups < 1 || sx[1] % groups != 0 || gamma.shape() != Shape{sx[1]} || beta.shape() != Shape{sx[1]})
         throw shape_error("group_norm_silu", sx, gamma.shape(),
                           "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
                               " groups, weight and bias [C]");
+    if (shift.defined() && shift.shape() != Shape{sx[0], sx[1]})
+        throw shape_error("group_norm_silu", sx, shift.shape(), "(input, shift) do not fit x [B, C, ...], shift [B, C]");
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
     Tensor<T> y = Tensor<T>::empty(sx), mean({B, groups}), rstd({B, groups});
     kernels::group_norm_silu_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps,
-                                     y.data(), mean.data(), rstd.data());
-    return Var<T>::make(y, "group_norm_silu", {x, gamma, beta}, [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
+                                     y.data(), mean.data(), rstd.data(), shift.defined() ? shift.value().data() : nullptr);
+    std::vector<Var<T>> inputs = {x, gamma, beta};
+    if (shift.defined()) inputs.push_back(shift);
+    return Var<T>::make(y, "group_norm_silu", inputs, [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
         autograd::Node<T>& nx = *self.parents[0];
         autograd::Node<T>& ng = *self.parents[1];
         autograd::Node<T>& nb = *self.parents[2];
+        autograd::Node<T>* ns = self.parents.size() > 3 ? self.parents[3].get() : nullptr;
         // dz = dy SiLU'(z), then GroupNorm's backward of dz
         bool add_dx = true;  // set before the call: argument order is unspecified
         T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
         kernels::group_norm_silu_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(),
                                           nb.value.data(), mean.data(), rstd.data(), dx,
                                           ng.requires_grad ? ng.grad_buffer().data() : nullptr,
-                                          nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx);
+                                          nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx,
+                                          ns ? ns->value.data() : nullptr,
+                                          ns && ns->requires_grad ? ns->grad_buffer().data() : nullptr);
     });
 }
 

@@ -3,7 +3,9 @@
 // the mean and biased variance over the C/G channels and HW positions of group g; and the
 // same followed by SiLU, y = z sigmoid(z) (Elfwing et al. 2018), fused: the U-Net always
 // applies SiLU after its GroupNorms, and the fused backward recomputes z from x rather
-// than storing it.
+// than storing it. The SiLU variant can normalize x + shift[b, c] (a value per image and
+// channel, added at every position) without forming the sum: the U-Net adds its time
+// embedding right before a GroupNorm.
 //
 // Each (image, group) is one task, two passes (mean, then the centred variance). The float
 // path sums SIMD vectors over one channel's HW positions in float and the channels in
@@ -87,19 +89,43 @@ void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t 
     }
 }
 
-// y = SiLU(GroupNorm(x)); saves mean and rstd [B, G].
+// x + shift[b, c] at every position of x [B, C, HW].
+template <class T>
+std::vector<T> shifted(const T* x, const T* shift, int64_t BC, int64_t HW) {
+    std::vector<T> xs(x, x + BC * HW);
+    for (int64_t i = 0; i < BC * HW; ++i) xs[static_cast<size_t>(i)] += shift[i / HW];
+    return xs;
+}
+
+// y = SiLU(GroupNorm(x + shift)) (shift [B, C] or null); saves mean and rstd [B, G].
 template <class T>
 void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta,
-                             double eps, T* y, T* mean, T* rstd) {
+                             double eps, T* y, T* mean, T* rstd, const T* shift = nullptr) {
+    if (shift) {
+        const std::vector<T> xs = shifted(x, shift, B * C, HW);
+        return group_norm_silu_forward(xs.data(), B, C, HW, G, gamma, beta, eps, y, mean, rstd);
+    }
     group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
     for (int64_t i = 0; i < B * C * HW; ++i) y[i] = y[i] / (T(1) + std::exp(-y[i]));  // z sigma(z)
 }
 
 // The gradients of group_norm_silu_forward: dz = dy SiLU'(z) with z recomputed from x, then
-// the GroupNorm backward of dz. Any of dx, dgamma, dbeta may be null.
+// the GroupNorm backward of dz; dshift[b, c] += the sum of x's gradient over the positions.
+// Any of dx, dgamma, dbeta, dshift may be null.
 template <class T>
 void group_norm_silu_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma,
-                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true) {
+                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true,
+                              const T* shift = nullptr, T* dshift = nullptr) {
+    if (shift) {
+        const std::vector<T> xs = shifted(x, shift, B * C, HW);
+        std::vector<T> dxs(xs.size(), T(0));
+        group_norm_silu_backward(xs.data(), dy, B, C, HW, G, gamma, beta, mean, rstd, dxs.data(), dgamma, dbeta);
+        for (int64_t i = 0; i < B * C * HW; ++i) {
+            if (dx) dx[i] = (add_dx ? dx[i] : T(0)) + dxs[static_cast<size_t>(i)];
+            if (dshift) dshift[i / HW] += dxs[static_cast<size_t>(i)];
+        }
+        return;
+    }
     const int64_t Cg = C / G;
     std::vector<T> dz(static_cast<size_t>(B * C * HW));
     for (int64_t i = 0; i < B * C * HW; ++i) {
@@ -245,32 +271,38 @@ inline std::vector<double>& channel_sums() {
     return buffer;
 }
 
+// The forward of GroupNorm(x + shift), shift [B, C] or null: a row (b, c) of x + shift,
+// centred at mu, is the row of x centred at mu - shift[b, c].
 inline void forward(const float* x, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma, const float* beta,
-                    double eps, bool silu, float* y, float* mean, float* rstd) {
+                    double eps, bool silu, float* y, float* mean, float* rstd, const float* shift) {
     const int64_t Cg = C / G, n = Cg * HW;
     parallel_for(0, B * G, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)), [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
             const float* xg = x + t * n;
+            const float* shift_g = shift ? shift + t * Cg : nullptr;  // t = b G + g: the group's channels of image b
             double s = 0;
-            for (int64_t c = 0; c < Cg; ++c) s += row_sum(xg + c * HW, HW);
+            for (int64_t c = 0; c < Cg; ++c)
+                s += row_sum(xg + c * HW, HW) + (shift_g ? static_cast<double>(shift_g[c]) * static_cast<double>(HW) : 0.0);
             const double mu = s / static_cast<double>(n);
+            const auto centre = [&](int64_t c) { return static_cast<float>(shift_g ? mu - shift_g[c] : mu); };
             double ss = 0;
-            for (int64_t c = 0; c < Cg; ++c) ss += row_centred_squares(xg + c * HW, HW, static_cast<float>(mu));
+            for (int64_t c = 0; c < Cg; ++c) ss += row_centred_squares(xg + c * HW, HW, centre(c));
             const double r = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
             mean[t] = static_cast<float>(mu);
             rstd[t] = static_cast<float>(r);
             const int64_t c0 = (t % G) * Cg;
             for (int64_t c = 0; c < Cg; ++c)
-                row_affine(xg + c * HW, HW, static_cast<float>(mu), static_cast<float>(r * gamma[c0 + c]), beta[c0 + c], silu,
+                row_affine(xg + c * HW, HW, centre(c), static_cast<float>(r * gamma[c0 + c]), beta[c0 + c], silu,
                            y + t * n + c * HW);
         }
     });
 }
 
 // The GroupNorm backward; with silu, dy is first turned into dz = dy SiLU'(z) (beta needed).
+// With a shift (see forward), dshift[b, c] += the sum of the row's dx.
 inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma,
                      const float* beta, bool silu, const float* mean, const float* rstd, float* dx, float* dgamma,
-                     float* dbeta, bool add_dx) {
+                     float* dbeta, bool add_dx, const float* shift, float* dshift) {
     const int64_t Cg = C / G, n = Cg * HW;
     std::vector<double>& sums = channel_sums();  // [B, C] sums of dz, [B, C] sums of dz xhat
     sums.resize(static_cast<size_t>(2 * B * C));
@@ -283,29 +315,39 @@ inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int6
             const float *xg = x + t * n, *dzg = dy + t * n;
             const float mu = mean[t], r = rstd[t];
             const int64_t b = t / G, c0 = (t % G) * Cg;
+            const float* shift_g = shift ? shift + t * Cg : nullptr;
+            const auto centre = [&](int64_t c) { return shift_g ? mu - shift_g[c] : mu; };
             if (silu) {
                 for (int64_t c = 0; c < Cg; ++c)
-                    row_silu_grad(xg + c * HW, dy + t * n + c * HW, HW, mu, r * gamma[c0 + c], beta[c0 + c], buf.data() + c * HW);
+                    row_silu_grad(xg + c * HW, dy + t * n + c * HW, HW, centre(c), r * gamma[c0 + c], beta[c0 + c],
+                                  buf.data() + c * HW);
                 dzg = buf.data();
             }
             double a1 = 0, a2 = 0;  // sums of dxhat = dz gamma and of dxhat xhat over the group
             for (int64_t c = 0; c < Cg; ++c) {
                 double s = 0, sx = 0;
-                row_dot(dzg + c * HW, xg + c * HW, HW, mu, s, sx);
+                row_dot(dzg + c * HW, xg + c * HW, HW, centre(c), s, sx);
                 const double sxhat = sx * r;  // sum dz (x - mu) r
                 sum_dz[b * C + c0 + c] = s;
                 sum_dz_xhat[b * C + c0 + c] = sxhat;
                 a1 += s * gamma[c0 + c];
                 a2 += sxhat * gamma[c0 + c];
             }
-            if (!dx) continue;
+            if (!dx && !dshift) continue;
             a1 /= static_cast<double>(n);
             a2 /= static_cast<double>(n);
             // dx = r (dz gamma - a1 - (x - mu) r a2) = dz (gamma r) + (x - mu) (-r^2 a2) - r a1
             const double rd = r, bx = -rd * rd * a2, cx = -rd * a1;
-            for (int64_t c = 0; c < Cg; ++c)
-                row_backward(dzg + c * HW, xg + c * HW, HW, mu, gamma[c0 + c] * r, static_cast<float>(bx),
-                             static_cast<float>(cx), add_dx, dx + t * n + c * HW);
+            for (int64_t c = 0; c < Cg; ++c) {
+                if (dx)
+                    row_backward(dzg + c * HW, xg + c * HW, HW, centre(c), gamma[c0 + c] * r, static_cast<float>(bx),
+                                 static_cast<float>(cx), add_dx, dx + t * n + c * HW);
+                if (dshift) {  // the row's sum of that dx: sum dz, and sum (x - centre) = sum x - HW centre
+                    const double hw = static_cast<double>(HW), sum_xc = row_sum(xg + c * HW, HW) - hw * centre(c);
+                    dshift[b * C + c0 + c] += static_cast<float>(static_cast<double>(gamma[c0 + c]) * rd * sum_dz[b * C + c0 + c] +
+                                                                 bx * sum_xc + cx * hw);
+                }
+            }
         }
     });
     for (int64_t c = 0; c < C; ++c) {  // images in order
@@ -326,7 +368,7 @@ template <class T>
 void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta, double eps,
                         T* y, T* mean, T* rstd) {
     if constexpr (use_simd<T>())
-        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, false, y, mean, rstd);
+        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, false, y, mean, rstd, nullptr);
     else
         ref::group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
 }
@@ -338,30 +380,33 @@ template <class T>
 void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* mean,
                          const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true) {
     if constexpr (use_simd<T>())
-        norm_detail::backward(x, dy, B, C, HW, G, gamma, nullptr, false, mean, rstd, dx, dgamma, dbeta, add_dx);
+        norm_detail::backward(x, dy, B, C, HW, G, gamma, nullptr, false, mean, rstd, dx, dgamma, dbeta, add_dx, nullptr,
+                              nullptr);
     else
         ref::group_norm_backward(x, dy, B, C, HW, G, gamma, mean, rstd, dx, dgamma, dbeta, add_dx);
 }
 
-// y = SiLU(GroupNorm(x)) in one pass over x; saves mean and rstd [B, G].
+// y = SiLU(GroupNorm(x + shift)) in one pass over x, shift [B, C] (added at every position)
+// or null; saves mean and rstd [B, G].
 template <class T>
 void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta,
-                             double eps, T* y, T* mean, T* rstd) {
+                             double eps, T* y, T* mean, T* rstd, const T* shift = nullptr) {
     if constexpr (use_simd<T>())
-        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, true, y, mean, rstd);
+        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, true, y, mean, rstd, shift);
     else
-        ref::group_norm_silu_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
+        ref::group_norm_silu_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd, shift);
 }
 
-// Accumulates the gradients of group_norm_silu_forward (z = GroupNorm(x) is recomputed);
-// with add_dx false, dx is overwritten.
+// Accumulates the gradients of group_norm_silu_forward (z = GroupNorm(x + shift) is
+// recomputed), dshift [B, C] too (with shift); with add_dx false, dx is overwritten.
 template <class T>
 void group_norm_silu_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma,
-                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true) {
+                              const T* beta, const T* mean, const T* rstd, T* dx, T* dgamma, T* dbeta, bool add_dx = true,
+                              const T* shift = nullptr, T* dshift = nullptr) {
     if constexpr (use_simd<T>())
-        norm_detail::backward(x, dy, B, C, HW, G, gamma, beta, true, mean, rstd, dx, dgamma, dbeta, add_dx);
+        norm_detail::backward(x, dy, B, C, HW, G, gamma, beta, true, mean, rstd, dx, dgamma, dbeta, add_dx, shift, dshift);
     else
-        ref::group_norm_silu_backward(x, dy, B, C, HW, G, gamma, beta, mean, rstd, dx, dgamma, dbeta, add_dx);
+        ref::group_norm_silu_backward(x, dy, B, C, HW, G, gamma, beta, mean, rstd, dx, dgamma, dbeta, add_dx, shift, dshift);
 }
 
 }  // namespace kernels

@@ -66,8 +66,11 @@ public:
         this->register_parameter("bias", bias);
     }
     Var<T> forward(const Var<T>& x) const { return group_norm(x, weight, bias, groups, eps); }
-    // silu(forward(x)) as one fused op: what the U-Net's ResBlocks and output head need.
-    Var<T> forward_silu(const Var<T>& x) const { return group_norm_silu(x, weight, bias, groups, eps); }
+    // silu(forward(x + shift)) as one fused op, shift [B, C] broadcast over the positions (or
+    // none): what the U-Net's ResBlocks and output head need.
+    Var<T> forward_silu(const Var<T>& x, const Var<T>& shift = Var<T>()) const {
+        return group_norm_silu(x, weight, bias, groups, eps, shift);
+    }
 };
 
 // Zeroes elements with probability p while training (draws from a generator it shares

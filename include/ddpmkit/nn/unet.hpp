@@ -50,11 +50,10 @@ public:
     }
     // emb_act = SiLU(emb) [B, E], computed once per forward by the U-Net.
     Var<T> forward(const Var<T>& x, const Var<T>& emb_act) const {
-        Var<T> h = conv1.forward(norm1.forward_silu(x));
-        const int64_t B = h.size(0), C = h.size(1);
-        h = h + reshape(temb.forward(emb_act), {B, C, 1, 1});
-        h = conv2.forward(drop.forward(norm2.forward_silu(h)));
-        return (skip ? skip->forward(x) : x) + h;
+        const Var<T> h = conv1.forward(norm1.forward_silu(x));
+        // h + temb(emb_act) at every position, added inside norm2 (no tensor of the sum)
+        const Var<T> residual = conv2.forward(drop.forward(norm2.forward_silu(h, temb.forward(emb_act))));
+        return (skip ? skip->forward(x) : x) + residual;
     }
 };
 

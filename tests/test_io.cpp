@@ -25,6 +25,7 @@
 #include "ddpmkit/core/parallel.hpp"
 #include "ddpmkit/io/cifar.hpp"
 #include "ddpmkit/io/dataset.hpp"
+#include "ddpmkit/io/file.hpp"
 #include "ddpmkit/io/idx.hpp"
 #include "ddpmkit/io/image.hpp"
 #include "ddpmkit/io/progress.hpp"
@@ -268,6 +269,27 @@ TEST_CASE("io: a missing file throws std::system_error with the path") {
     TempDir dir;
     check_throws_with<std::system_error>([&] { read_idx(dir.file("nope")); },
                                          {"cannot open " + dir.file("nope"), "No such file or directory"});
+}
+
+TEST_CASE("io: make_output_dir creates every missing level and refuses what cannot be written") {
+    TempDir dir;
+    const std::string nested = dir.file("a/b/c");
+    make_output_dir(nested);
+    CHECK(fs::is_directory(nested));
+    make_output_dir(nested + "/");  // existing, with a trailing slash: nothing to do
+    CHECK(fs::is_empty(nested));    // the write probe leaves nothing behind
+
+    write_bytes(dir.file("file"), {1, 2, 3});
+    check_throws_with<std::runtime_error>([&] { make_output_dir(dir.file("file/x/y")); },
+                                          {"cannot use the folder " + dir.file("file/x/y"), dir.file("file") + " is in the way"});
+    check_throws_with<std::runtime_error>([&] { make_output_dir(dir.file("file")); }, {dir.file("file") + " is in the way"});
+    // /proc takes no new files, even from root (whom permission bits do not stop).
+    check_throws_with<std::runtime_error>([&] { make_output_dir("/proc"); }, {"cannot use the folder /proc: cannot create a file in it"});
+
+    prepare_output_file(dir.file("d/e/out.png"));
+    CHECK(fs::is_directory(dir.file("d/e")));
+    prepare_output_file("relative-name-in-the-working-folder.png");  // its folder is "."
+    check_throws_with<std::runtime_error>([&] { prepare_output_file(nested); }, {"cannot write " + nested + ": it is a folder"});
 }
 
 // ------------------------------------------------------------------------------ CIFAR-10

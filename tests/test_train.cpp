@@ -5,10 +5,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "ddpmkit/ddpmkit.hpp"
+#include "helpers.hpp"
 
 using namespace ddpmkit;
 
@@ -148,4 +152,27 @@ TEST_CASE("train: optimizer and EMA state saved and loaded continue bitwise") {
     };
     const std::vector<float> straight = run(3, false), resumed = run(3, true);
     CHECK(std::memcmp(straight.data(), resumed.data(), straight.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("train: TrainConfig metadata round trip, and what it refuses") {
+    train::TrainConfig c;
+    c.timesteps = 250;
+    c.lr = 3e-4;
+    c.seed = 42;
+    c.flip = true;
+    const std::map<std::string, std::string> m = c.to_metadata();
+    CHECK(train::TrainConfig::from_metadata(m).to_metadata() == m);
+
+    auto refusal = [](std::map<std::string, std::string> meta) {
+        return test::message_of<std::invalid_argument>([&] { train::TrainConfig::from_metadata(meta); });
+    };
+    std::map<std::string, std::string> no_kind = m, classifier = m, junk = m, missing = m;
+    no_kind.erase("kind");
+    classifier["kind"] = "ddpmkit-classifier";
+    junk["timesteps"] = "12abc";
+    missing.erase("lr");
+    CHECK(refusal(no_kind) == "not a ddpmkit training checkpoint (its metadata has no \"kind\")");
+    CHECK(refusal(classifier) == "not a ddpmkit training checkpoint (its metadata has kind = \"ddpmkit-classifier\")");
+    CHECK(refusal(junk) == "checkpoint metadata timesteps = \"12abc\" is not a number");
+    CHECK(refusal(missing) == "checkpoint metadata has no \"lr\"");
 }

@@ -16,7 +16,6 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 #include "ddpmkit/config.hpp"
@@ -24,6 +23,7 @@
 #include "ddpmkit/diffusion/samplers.hpp"
 #include "ddpmkit/diffusion/timestep_sampler.hpp"
 #include "ddpmkit/io/dataset.hpp"
+#include "ddpmkit/io/file.hpp"
 #include "ddpmkit/io/image.hpp"
 #include "ddpmkit/io/progress.hpp"
 #include "ddpmkit/io/safetensors.hpp"
@@ -83,26 +83,43 @@ struct TrainConfig {
         return m;
     }
     static TrainConfig from_metadata(const std::map<std::string, std::string>& m) {
+        const auto kind = m.find("kind");
+        if (kind == m.end() || kind->second != "ddpmkit-checkpoint")
+            throw std::invalid_argument("not a ddpmkit training checkpoint (its metadata has " +
+                                        (kind == m.end() ? std::string("no \"kind\"") : "kind = \"" + kind->second + "\"") + ")");
         auto get = [&](const char* key) {
             const auto it = m.find(key);
             if (it == m.end()) throw std::invalid_argument(std::string("checkpoint metadata has no \"") + key + "\"");
             return it->second;
         };
-        if (get("kind") != "ddpmkit-checkpoint") throw std::invalid_argument("not a ddpmkit training checkpoint");
+        // The whole value must be the number: "12abc" is not 12.
+        auto number = [&](const char* key, auto parse) {
+            const std::string v = get(key);
+            size_t used = 0;
+            try {
+                const auto x = parse(v, &used);
+                if (used == v.size()) return x;
+            } catch (const std::exception&) {
+            }
+            throw std::invalid_argument(std::string("checkpoint metadata ") + key + " = \"" + v + "\" is not a number");
+        };
+        auto integer = [](const std::string& v, size_t* used) { return std::stoll(v, used); };
+        auto natural = [](const std::string& v, size_t* used) { return std::stoull(v, used); };
+        auto real = [](const std::string& v, size_t* used) { return std::stod(v, used); };
         TrainConfig c;
         c.model = nn::UNetConfig::from_metadata(m);
         c.schedule = get("schedule");
-        c.timesteps = std::stoll(get("timesteps"));
+        c.timesteps = number("timesteps", integer);
         c.param.output = parse_output(get("output"));
         c.param.variance = parse_variance(get("variance"));
         c.loss = parse_loss(get("loss"));
-        c.min_snr_gamma = std::stod(get("min_snr_gamma"));
-        c.batch = std::stoll(get("batch"));
-        c.lr = std::stod(get("lr"));
-        c.warmup = std::stoll(get("warmup"));
-        c.grad_clip = std::stod(get("grad_clip"));
-        c.ema_decay = std::stod(get("ema_decay"));
-        c.seed = std::stoull(get("seed"));
+        c.min_snr_gamma = number("min_snr_gamma", real);
+        c.batch = number("batch", integer);
+        c.lr = number("lr", real);
+        c.warmup = number("warmup", integer);
+        c.grad_clip = number("grad_clip", real);
+        c.ema_decay = number("ema_decay", real);
+        c.seed = number("seed", natural);
         c.flip = get("flip") == "1";
         return c;
     }
@@ -166,7 +183,14 @@ inline LoadedModel load_checkpoint(const std::string& path, bool ema = true) {
     }
     LoadedModel m{c, std::make_unique<nn::UNet<float>>(c.model, c.seed), diffusion::Schedule::named(c.schedule, c.timesteps),
                   f.get<int64_t>("state.step").item()};
-    for (auto& [name, p] : m.model->named_parameters()) p->value().copy_from(f.get<float>((ema ? "ema." : "model.") + name));
+    for (auto& [name, p] : m.model->named_parameters()) {
+        const std::string key = (ema ? "ema." : "model.") + name;
+        const TensorF value = f.get<float>(key);
+        if (value.shape() != p->shape())
+            throw std::runtime_error(path + ": tensor " + key + " is " + value.shape().str() + ", but the U-Net of its metadata has " +
+                                     p->shape().str());
+        p->value().copy_from(value);
+    }
     m.model->eval();
     return m;
 }
@@ -200,7 +224,7 @@ public:
                                         std::to_string(c_.model.res) + ", " + std::to_string(c_.model.res) + "]");
         if (c_.param.variance == diffusion::ModelVariance::Learned && c_.model.out_channels() != 2 * c_.model.in_ch)
             throw std::invalid_argument("Trainer: a learned variance needs out_ch = 2 in_ch");
-        ::mkdir(out_.c_str(), 0777);  // an existing folder is fine; a failure shows at the first write
+        make_output_dir(out_);  // every missing level, checked writable before any training
     }
 
     std::string checkpoint_path() const { return out_ + "/checkpoint.safetensors"; }

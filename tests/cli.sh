@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The ddpmkit program against the mistakes a user makes: each must fail before any work,
+# with a message that names the flag (and its allowed values) or the file and the reason,
+# and exit 2 for a usage error, 1 for a failure. Also --help and --version of every
+# command, and output folders created with their parents.
+# usage: cli.sh PATH/TO/ddpmkit
+set -uo pipefail
+ddpmkit=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+version=$(sed -n 's/^#define DDPMKIT_VERSION_STRING "\(.*\)"/\1/p' "$here/../include/ddpmkit/version.hpp")
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+# check NAME EXIT [TEXT ...] -- ARGS...: ddpmkit ARGS exits with EXIT and prints every TEXT.
+check() {
+  local name=$1 want=$2
+  shift 2
+  local texts=()
+  while [ "$1" != "--" ]; do texts+=("$1"); shift; done
+  shift
+  local out rc=0 ok=1
+  out=$("$ddpmkit" "$@" 2>&1) || rc=$?
+  [ "$rc" -eq "$want" ] || ok=0
+  for text in "${texts[@]}"; do grep -qF -- "$text" <<< "$out" || ok=0; done
+  if [ "$ok" -eq 1 ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    echo "FAIL: $name: exit $rc (expected $want); expected the output to contain: ${texts[*]}"
+    head -n 5 <<< "$out" | sed 's/^/    | /'
+  fi
+}
+# exists NAME FILE...: each file exists and is not empty.
+exists() {
+  local name=$1 file
+  shift
+  for file in "$@"; do
+    if [ -s "$file" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $name: $file is missing or empty"; fi
+  done
+}
+
+# A tiny checkpoint (T = 50), trained into a folder whose parents do not exist yet.
+run="$work/runs/a/b"
+check "train into a nested new folder" 0 "step 2: checkpoint" -- \
+  train --data shapes --steps 2 --minutes 0 --batch 4 --ch 8 --timesteps 50 --sample-every 0 --no-pictures --out "$run"
+ckpt="$run/checkpoint.safetensors"
+exists "train's outputs" "$ckpt" "$run/log.csv"
+
+# The flags' errors come before any work: --data mnist with a folder that does not exist
+# would fail when the data are loaded, so a message about the flag shows it was checked first.
+late=(--data mnist --data-dir "$work/no-data")
+
+# No command, unknown command, --help and --version.
+check "no command" 2 "usage: ddpmkit COMMAND" --
+check "unknown command" 2 'unknown command "frobnicate"' "usage: ddpmkit COMMAND" -- frobnicate
+check "--help" 0 "usage: ddpmkit COMMAND" -- --help
+check "--version" 0 "ddpmkit $version" -- --version
+for command in train sample nll classifier fd inspect "bench unet"; do
+  # shellcheck disable=SC2086  # "bench unet" is two words
+  check "$command --help" 0 "usage: ddpmkit ${command%% *}" "--help" -- $command --help
+  # shellcheck disable=SC2086
+  check "$command --version" 0 "ddpmkit $version" -- $command --version
+done
+
+# Unknown flags, flags without their value, values that are not numbers.
+check "unknown flag" 2 "unknown flag --frobnicate" "ddpmkit train --help" -- train --frobnicate 3 "${late[@]}"
+check "unknown flag of sample" 2 "unknown flag --temperature" -- sample --checkpoint "$ckpt" --temperature 0.5
+check "flag without value" 2 "--batch needs a value (B)" -- train "${late[@]}" --batch
+check "switch with a value" 2 "--flip takes no value" -- train --flip=yes "${late[@]}"
+check "not a whole number" 2 '--batch takes a whole number, not "many"' -- train --batch many "${late[@]}"
+check "a fraction for a count" 2 '--steps takes a whole number, not "2.5"' -- train --steps 2.5 "${late[@]}"
+check "trailing junk" 2 '--timesteps takes a whole number, not "12abc"' -- train --timesteps 12abc "${late[@]}"
+check "not a number" 2 '--lr takes a number, not "fast"' -- train --lr fast "${late[@]}"
+check "not finite" 2 '--minutes takes a number, not "inf"' -- train --minutes inf "${late[@]}"
+check "unexpected argument" 2 'unexpected argument "extra"' -- sample extra --checkpoint "$ckpt"
+
+# Zero and negative counts.
+check "--batch 0" 2 "--batch must be at least 1, not 0" -- train --batch 0 "${late[@]}"
+check "--minutes -1" 2 "--minutes must be at least 0, not -1" -- train --minutes -1 --steps 5 "${late[@]}"
+check "--steps -3" 2 "--steps must be at least 0, not -3" -- train --steps -3 "${late[@]}"
+check "no limit" 2 "--minutes and --steps are both 0" -- train --minutes 0 --steps 0 "${late[@]}"
+check "--timesteps 1" 2 "--timesteps must be at least 2, not 1" -- train --timesteps 1 "${late[@]}"
+check "--timesteps too few" 2 "--timesteps 20 does not fit the linear schedule" "outside (0, 1)" -- train --timesteps 20 "${late[@]}"
+check "--ch 0" 2 "--ch must be at least 1, not 0" -- train --ch 0 "${late[@]}"
+check "--threads -2" 2 "--threads must be at least 0, not -2" -- train --threads -2 "${late[@]}"
+check "--seed -1" 2 "--seed must be at least 0, not -1" -- train --seed -1 "${late[@]}"
+check "--ema 2" 2 "--ema is a decay between 0 and 1, not 2" -- train --ema 2 "${late[@]}"
+check "--lr -0.1" 2 "--lr must be at least 0, not -0.1" -- train --lr -0.1 "${late[@]}"
+check "sample --steps 0" 2 "--steps must be at least 1, not 0" -- sample --steps 0 --checkpoint "$work/none.safetensors"
+check "sample --n 0" 2 "--n must be at least 1, not 0" -- sample --n 0 --checkpoint "$work/none.safetensors"
+check "sample --batch -4" 2 "--batch must be at least 1, not -4" -- sample --batch -4 --checkpoint "$work/none.safetensors"
+check "sample --eta -1" 2 "--eta must be at least 0, not -1" -- sample --eta -1 --checkpoint "$work/none.safetensors"
+check "sample --steps above T" 2 "--steps 60 is more than the checkpoint's 50 timesteps" -- \
+  sample --checkpoint "$ckpt" --steps 60 --out "$work/s.png"
+check "nll --images 1" 2 "--images must be at least 2, not 1" -- nll --images 1 --checkpoint "$work/none.safetensors"
+check "nll --timesteps -1" 2 "--timesteps must be at least 0, not -1" -- nll --timesteps -1 --checkpoint "$ckpt"
+check "nll --timesteps above T" 2 "--timesteps 50 is more than the checkpoint's 49 KL terms" -- \
+  nll --timesteps 50 --checkpoint "$ckpt" "${late[@]}"
+check "classifier --epochs 0" 2 "--epochs must be at least 1, not 0" -- classifier --epochs 0 "${late[@]}"
+check "fd --n 1" 2 "--n must be at least 2, not 1" -- fd --n 1 --samples "$work/none.safetensors"
+check "bench --threads 0" 2 "--threads must be at least 1, not 0" -- bench unet --threads 0
+
+# Names of data sets, samplers, schedules and the like, with the allowed ones in the message.
+check "unknown data set" 2 '--data is fashion-mnist, mnist, cifar10 or shapes, not "imagenet"' -- train --data imagenet
+check "unknown schedule" 2 '--schedule is linear, cosine or sigmoid, not "quadratic"' -- train --schedule quadratic "${late[@]}"
+check "unknown loss" 2 '--loss is simple, hybrid or kl, not "l1"' -- train --loss l1 "${late[@]}"
+check "unknown output" 2 '--output is eps, x0 or v, not "score"' -- train --output score "${late[@]}"
+check "unknown variance" 2 '--variance is large, small or learned, not "big"' -- train --variance big "${late[@]}"
+check "unknown size" 2 '--size is small or reference, not "huge"' -- train --size huge "${late[@]}"
+check "unknown sampler" 2 '--sampler is dpm, ddim, ddpm, euler, heun or pc, not "plms"' -- \
+  sample --sampler plms --checkpoint "$work/none.safetensors"
+check "unknown spacing" 2 '--spacing is uniform, quadratic or karras, not "log"' -- sample --spacing log --checkpoint "$ckpt"
+check "unknown data set of nll" 2 '--data is fashion-mnist, mnist, cifar10 or shapes, not "svhn"' -- nll --data svhn --checkpoint "$ckpt"
+check "classifier data set" 2 '--data is fashion-mnist, mnist or shapes, not "cifar10"' -- classifier --data cifar10
+check "unknown benchmark" 2 "the benchmark to run is unet" -- bench resnet
+
+# Checkpoints: missing, unreadable, not a checkpoint, cut short, another architecture.
+check "no --checkpoint" 2 "--checkpoint FILE is required" -- sample
+check "missing checkpoint" 1 "--checkpoint: cannot open $work/none.safetensors: No such file or directory" -- \
+  sample --checkpoint "$work/none.safetensors" --out "$work/s.png"
+check "a folder as checkpoint" 1 "--checkpoint: cannot read $work: Is a directory" -- sample --checkpoint "$work" --out "$work/s.png"
+echo "step,loss" > "$work/log.csv"
+check "a text file as checkpoint" 1 "--checkpoint: $work/log.csv: header length" -- nll --checkpoint "$work/log.csv"
+head -c 3000 "$ckpt" > "$work/cut.safetensors"
+check "a truncated checkpoint" 1 "$work/cut.safetensors" -- sample --checkpoint "$work/cut.safetensors" --out "$work/s.png"
+check "a PyTorch state dict" 1 "--checkpoint: $here/data/golden_small.safetensors: not a ddpmkit training checkpoint" -- \
+  sample --checkpoint "$here/data/golden_small.safetensors" --out "$work/s.png"
+# The same checkpoint whose metadata now says 3 input channels (same length: the file stays valid).
+perl -pe 's/"in_ch":"1"/"in_ch":"3"/' "$ckpt" > "$work/other.safetensors"
+check "another architecture" 1 "tensor ema.conv_in.weight is [8,1,3,3], but the U-Net of its metadata has [8,3,3,3]" -- \
+  sample --checkpoint "$work/other.safetensors" --out "$work/s.png"
+check "resume without checkpoint" 1 "--resume: cannot open $work/empty/checkpoint.safetensors" -- \
+  train --resume --out "$work/empty" --steps 1
+check "resume with model flags" 2 "--ch cannot be given with --resume" -- train --resume --out "$run" --ch 16 --steps 3
+check "inspect without file" 2 "give exactly one FILE" -- inspect
+check "inspect a missing file" 1 "cannot open $work/none.safetensors" -- inspect "$work/none.safetensors"
+
+# Output folders: created with their parents; a file in the way or a folder that cannot be
+# written is an error before any work (again: before the data would be loaded).
+touch "$work/file"
+check "a file in the way of --out" 1 "cannot use the folder $work/file/run: $work/file is in the way" -- \
+  train --out "$work/file/run" --steps 1 "${late[@]}"
+check "an unwritable folder" 1 "cannot use the folder /proc: cannot create a file in it" -- \
+  train --out /proc --steps 1 "${late[@]}"
+check "sample into an unwritable folder" 1 "cannot use the folder /proc" -- \
+  sample --checkpoint "$work/none.safetensors" --out /proc/samples.png
+check "sample --raw where a folder is" 1 "cannot write $work: it is a folder" -- \
+  sample --checkpoint "$work/none.safetensors" --raw "$work"
+check "classifier --out in the way" 1 "$work/file is in the way" -- classifier --out "$work/file/c.safetensors" "${late[@]}"
+check "sample into new folders" 0 "wrote $work/x/y/s.png" -- \
+  sample --checkpoint "$ckpt" --n 2 --steps 3 --out "$work/x/y/s.png" --raw "$work/x/z/s.safetensors"
+exists "sample's outputs" "$work/x/y/s.png" "$work/x/z/s.safetensors"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

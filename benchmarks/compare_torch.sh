@@ -9,7 +9,7 @@
 # resident set size, read by the same wrapper (getrusage) for both. Each round also runs
 # ddpmkit on one thread, for the speed-up of the threads.
 #
-#   benchmarks/compare_torch.sh [--ddpmkit build/examples/ddpmkit] [--python /usr/bin/python3]
+#   benchmarks/compare_torch.sh [--ddpmkit build/ddpmkit] [--python /usr/bin/python3]
 #                               [--rounds 3] [--batch 64] [--threads 2] [--steps 20] [--res 28]
 #
 # PyTorch: Debian's python3-torch, with libopenblas0-pthread (else its matrix products use
@@ -17,7 +17,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-ddpmkit="$here/../build/examples/ddpmkit"
+ddpmkit="$here/../build/ddpmkit"
 python=/usr/bin/python3
 rounds=3 batch=64 threads=2 steps=20 res=28
 while [ $# -gt 0 ]; do

@@ -1,0 +1,104 @@
+// ddpmkit bench unet: the reference U-Net's training and sampling steps, timed as
+// benchmarks/torch_unet.py times its PyTorch twin, as one JSON line.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace cli {
+
+inline double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Seconds of each of `steps` calls of fn after `warmup` untimed ones.
+template <class Fn>
+std::vector<double> time_steps(const Fn& fn, int64_t warmup, int64_t steps) {
+    for (int64_t i = 0; i < warmup; ++i) fn();
+    std::vector<double> seconds;
+    for (int64_t i = 0; i < steps; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        fn();
+        seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    return seconds;
+}
+
+inline double peak_rss_mb() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports kilobytes
+}
+
+// Times what shared/reference/torch_unet.py times, the same way, and prints the same JSON keys:
+// the reference U-Net (UNET.md), x0 ~ U[-1, 1], linear betas 1e-4 .. 0.02 over 1000 steps;
+// train step = q_sample, forward, MSE on eps, zero grads, backward, Adam(2e-4);
+// sample step = one forward without gradients at t = 500.
+inline int cmd_bench(int argc, char** argv) {
+    Flags f("bench unet",
+            "Times the reference U-Net's training step (forward + backward + Adam on the eps-MSE loss) and\n"
+            "sampling step (one forward without gradients), as shared/reference/torch_unet.py does, and\n"
+            "prints one JSON line: params, batch, threads, train_step_s, sample_step_s (medians after\n"
+            "warm-up) and peak_rss_mb (the process's peak resident memory).",
+            {{"batch", "B", "images per step", "64"},
+             {"threads", "N", "OpenMP threads", "2"},
+             {"steps", "N", "timed steps of each kind", "20"},
+             {"warmup", "N", "untimed steps before them", "2"},
+             {"res", "R", "image side (attention stays at side 7, as in the peer)", "28"}});
+    std::vector<std::string> what;
+    if (!f.parse(argc, argv, &what)) return 0;
+    if (what.size() != 1 || what[0] != "unet") throw UsageError("the benchmark to run is unet: ddpmkit bench unet [flags]");
+    const int64_t batch = f.integer("batch", 1), threads = f.integer("threads", 1), steps = f.integer("steps", 1),
+                  warmup = f.integer("warmup", 0);
+    set_num_threads(static_cast<int>(threads));
+
+    nn::UNetConfig config;
+    config.res = f.integer("res", 4);
+    nn::UNet<float> model(config, 0);
+    train::Adam<float> adam(model.named_parameters(), 2e-4);
+    const diffusion::Schedule schedule = diffusion::Schedule::linear(1000);
+    Rng rng(0);
+    const Shape shape{batch, config.in_ch, config.res, config.res};
+    const VarF x0(TensorF::rand(shape, rng, -1.0, 1.0));
+
+    const diffusion::UniformSampler timesteps(1000);
+    float loss_value = 0.0f;
+    auto train_step = [&] {
+        const Tensor<int64_t> t = timesteps.sample(batch, rng).t;
+        const VarF eps(TensorF::randn(shape, rng));
+        const VarF loss = mse(model.forward(diffusion::q_sample(schedule, x0, t, eps), t), eps);
+        model.zero_grad();
+        loss.backward();
+        adam.step();
+        loss_value = loss.item();
+    };
+    const Tensor<int64_t> t_mid(Shape{batch}, std::vector<int64_t>(static_cast<size_t>(batch), 500));
+    double checksum = 0.0;
+    auto sample_step = [&] {
+        NoGradGuard no_grad;
+        checksum = sum(model.forward(x0, t_mid)).item();
+    };
+
+    const double train_s = median_of(time_steps(train_step, warmup, steps));
+    if (!std::isfinite(loss_value)) throw std::runtime_error("the training loss is not finite");
+    const double sample_s = median_of(time_steps(sample_step, warmup, steps));
+    if (!std::isfinite(checksum)) throw std::runtime_error("the sampling step's output is not finite");
+    std::printf("{\"params\": %lld, \"batch\": %lld, \"threads\": %lld, \"train_step_s\": %.6f, \"sample_step_s\": %.6f, "
+                "\"peak_rss_mb\": %.1f, \"arch\": \"%s\"}\n",
+                static_cast<long long>(model.num_parameters()), static_cast<long long>(batch), static_cast<long long>(threads),
+                train_s, sample_s, peak_rss_mb(), DDPMKIT_ARCH_NAME);
+    return 0;
+}
+
+}  // namespace cli

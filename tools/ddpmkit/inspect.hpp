@@ -1,0 +1,29 @@
+// ddpmkit inspect: the tensors and metadata of a safetensors file.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace cli {
+
+inline int cmd_inspect(int argc, char** argv) {
+    Flags f("inspect", "Lists the tensors of a safetensors file (name, dtype, shape) and its metadata.", {});
+    std::vector<std::string> files;
+    if (!f.parse(argc, argv, &files)) return 0;
+    if (files.size() != 1) throw UsageError("give exactly one FILE");
+    const safetensors::File file = safetensors::File::read(files[0]);
+    int64_t elements = 0;
+    for (const std::string& name : file.names()) {
+        const safetensors::TensorInfo& t = file.info(name);
+        std::printf("%-48s %-4s %s\n", name.c_str(), safetensors::dtype_name(t.dtype), t.shape.str().c_str());
+        elements += t.shape.numel();
+    }
+    std::printf("%zu tensors, %lld elements\n", file.names().size(), static_cast<long long>(elements));
+    for (const auto& [key, value] : file.metadata()) std::printf("  %s = %s\n", key.c_str(), value.c_str());
+    return 0;
+}
+
+}  // namespace cli

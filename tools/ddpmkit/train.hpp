@@ -1,0 +1,144 @@
+// ddpmkit train: Algorithm 1 of Ho et al. 2020 on a data set, with checkpoints, a CSV log,
+// sample grids, and at the end the pictures: samples, the reverse chain, the loss curve.
+#pragma once
+
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace cli {
+
+inline void handle_stop_signal(int) { train::stop_requested() = true; }
+
+inline int cmd_train(int argc, char** argv) {
+    Flags f("train", "Trains a DDPM (Ho et al. 2020, Algorithm 1) and writes checkpoints, a CSV log, sample grids,\n"
+                     "and at the end samples.png, chain.png (the reverse chain x_T -> x_0) and loss.png.\n"
+                     "Ctrl-C stops after the current step and writes a checkpoint; --resume continues it exactly.",
+            concat({{"out", "DIR", "output folder (created with its parents)", "runs/fashion-mnist"},
+                    {"minutes", "M", "training time of this run (0: no limit)", "10"},
+                    {"steps", "N", "stop at this step (0: no limit)", "0"},
+                    {"size", "NAME", "small (ch 16, 0.41M parameters) or reference (ch 32, 1.62M)", "small"},
+                    {"ch", "N", "base channels (overrides --size)", ""},
+                    {"loss", "NAME", "simple, hybrid or kl", "simple"},
+                    {"output", "NAME", "what the model predicts: eps, x0 or v", "eps"},
+                    {"variance", "NAME", "large (beta_t), small (beta tilde_t) or learned", "large"},
+                    {"schedule", "NAME", "linear, cosine or sigmoid", "linear"},
+                    {"timesteps", "T", "diffusion steps", "1000"},
+                    {"min-snr", "GAMMA", "min-SNR-gamma loss weighting (0: off)", "0"},
+                    {"batch", "B", "batch size", "64"},
+                    {"lr", "LR", "Adam learning rate", "1e-3"},
+                    {"warmup", "N", "linear learning-rate warmup steps", "200"},
+                    {"ema", "DECAY", "EMA decay of the weights used for sampling", "0.995"},
+                    {"seed", "S", "random seed", "0"},
+                    {"threads", "N", "OpenMP threads (0: all)", "0"},
+                    {"flip", "", "random horizontal flips", ""},
+                    {"sample-every", "N", "sample grid every N steps (0: only at the end)", "1000"},
+                    {"checkpoint-every", "N", "checkpoint every N steps (and every 2 minutes)", "500"},
+                    {"resume", "", "continue from the checkpoint in --out (its settings define the run)", ""},
+                    {"no-pictures", "", "skip the pictures at the end", ""}},
+                   {data_flags("the training split (shapes: embedded)")}));
+    if (!f.parse(argc, argv)) return 0;
+
+    // Every flag is checked before any work: the data, the model and the folder come after.
+    const std::string out = f.str("out"), data_name = f.choice("data", kDataSets);
+    train::TrainConfig c;
+    if (f.on("resume")) {
+        for (const char* fixed : {"size", "ch", "loss", "output", "variance", "schedule", "timesteps", "min-snr", "batch", "lr",
+                                  "warmup", "ema", "seed"})
+            if (f.given(fixed))
+                throw UsageError(std::string("--") + fixed + " cannot be given with --resume: the checkpoint's settings continue");
+        if (f.on("flip")) throw UsageError("--flip cannot be given with --resume: the checkpoint's settings continue");
+        const std::string path = out + "/checkpoint.safetensors";
+        try {
+            c = train::TrainConfig::from_metadata(safetensors::File::read(path).metadata());
+        } catch (const std::exception& e) {
+            throw std::runtime_error("--resume: " + std::string(e.what()));
+        }
+    } else {
+        if (f.choice("size", {"small", "reference"}) == "reference") c.model = nn::UNetConfig{};
+        if (f.given("ch")) c.model.ch = f.integer("ch", 1);
+        c.loss = train::TrainConfig::parse_loss(f.choice("loss", {"simple", "hybrid", "kl"}));
+        c.param.output = train::TrainConfig::parse_output(f.choice("output", {"eps", "x0", "v"}));
+        c.param.variance = train::TrainConfig::parse_variance(f.choice("variance", {"large", "small", "learned"}));
+        c.schedule = f.choice("schedule", {"linear", "cosine", "sigmoid"});
+        c.timesteps = f.integer("timesteps", 2);
+        try {  // the linear schedule scales its betas by 1000 / T: too few steps push them past 1
+            diffusion::Schedule::named(c.schedule, c.timesteps);
+        } catch (const std::invalid_argument& e) {
+            throw UsageError("--timesteps " + f.str("timesteps") + " does not fit the " + c.schedule + " schedule: " + e.what());
+        }
+        c.min_snr_gamma = f.number("min-snr", 0);
+        c.batch = f.integer("batch", 1);
+        c.lr = f.number("lr", 0);
+        c.warmup = f.integer("warmup", 0);
+        c.ema_decay = f.number("ema", 0);
+        if (c.ema_decay > 1) throw UsageError("--ema is a decay between 0 and 1, not " + f.str("ema"));
+        c.seed = static_cast<uint64_t>(f.integer("seed", 0));
+        c.flip = f.on("flip");
+    }
+    c.minutes = f.number("minutes", 0);
+    c.steps = f.integer("steps", 0);
+    c.sample_every = f.integer("sample-every", 0);
+    c.checkpoint_every = f.integer("checkpoint-every", 1);
+    if (c.minutes <= 0 && c.steps <= 0) throw UsageError("--minutes and --steps are both 0: give a time or a step limit");
+    const int64_t threads = f.integer("threads", 0);
+    make_output_dir(out);
+
+    if (threads > 0) set_num_threads(static_cast<int>(threads));
+    ImageDataset data = load_data(data_name, f.str("data-dir"), true);
+    if (!f.on("resume")) {
+        c.model.in_ch = data.images.size(1);
+        c.model.res = data.images.size(2);
+        c.model.attn = {c.model.res / 4};  // the lowest resolution, as 7 for 28x28
+        c.model.out_ch = c.param.channel_factor() * c.model.in_ch;
+    }
+    train::Trainer trainer(c, std::move(data), out);
+    if (f.on("resume")) trainer.resume();
+    std::printf("training a %lld-parameter U-Net on %s, %s, %s loss; output in %s/\n",
+                static_cast<long long>(trainer.model().num_parameters()), data_name.c_str(),
+                (trainer.step() > 0 ? "resuming at step " + std::to_string(trainer.step()) : std::string("from scratch")).c_str(),
+                train::TrainConfig::loss_name(c.loss).c_str(), out.c_str());
+    std::signal(SIGINT, handle_stop_signal);
+    std::signal(SIGTERM, handle_stop_signal);
+    try {
+        trainer.run();
+    } catch (const train::TrainingDiverged& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 1;
+    }
+    std::printf("step %lld: checkpoint %s\n", static_cast<long long>(trainer.step()), trainer.checkpoint_path().c_str());
+    if (f.on("no-pictures")) return 0;
+
+    // The pictures: samples, the reverse chain of a few samples, the loss curve.
+    const SamplerChoice sampler;  // the default, as `ddpmkit sample` runs it
+    trainer.write_sample_grid(out + "/samples.png");
+    const train::LoadedModel m = train::load_checkpoint(trainer.checkpoint_path());
+    Rng rng(c.seed + 777);
+    std::vector<TensorF> frames;
+    const TensorF xT = TensorF::randn({8, c.model.in_ch, c.model.res, c.model.res}, rng);
+    frames.push_back(xT);
+    const int64_t every = std::max<int64_t>(1, sampler.steps / 10);  // about ten frames
+    run_sampler(sampler, m, xT, rng, [&](int64_t step, int64_t, const TensorF& x) {
+        if ((step + 1) % every == 0) frames.push_back(x.clone());
+    });
+    write_png(out + "/chain.png", make_strip(frames));
+    std::vector<double> steps, losses;
+    for (const auto& [s, l] : trainer.loss_history()) steps.push_back(s), losses.push_back(l);
+    ChartOptions chart;
+    chart.title = "training loss (" + train::TrainConfig::loss_name(c.loss) + ")";
+    chart.log_y = true;
+    chart.smoothing = 0.9;
+    write_png(out + "/loss.png", plot_line_chart(steps, losses, chart));
+    std::printf("wrote %s/samples.png (%lld samples, %s %lld steps, EMA weights)\n"
+                "      %s/chain.png (the reverse chain x_T -> x_0 of 8 samples)\n"
+                "      %s/loss.png (the loss curve; every step in %s/log.csv)\n",
+                out.c_str(), static_cast<long long>(c.sample_count), sampler.name.c_str(), static_cast<long long>(sampler.steps),
+                out.c_str(), out.c_str(), out.c_str());
+    return 0;
+}
+
+}  // namespace cli

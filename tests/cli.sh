@@ -133,7 +133,11 @@ check "another architecture" 1 "tensor ema.conv_in.weight is [8,1,3,3], but the 
   sample --checkpoint "$work/other.safetensors" --out "$work/s.png"
 check "resume without checkpoint" 1 "--resume: cannot open $work/empty/checkpoint.safetensors" -- \
   train --resume --out "$work/empty" --steps 1
-check "resume with model flags" 2 "--ch cannot be given with --resume" -- train --resume --out "$run" --ch 16 --steps 3
+check "resume with another model" 2 "--ch asks for ch = 16, but the checkpoint has 8" -- train --resume --out "$run" --ch 16 --steps 3
+check "resume with another batch" 2 "--batch asks for batch = 32, but the checkpoint has 4" -- \
+  train --resume --out "$run" --batch 32 --steps 3
+check "resume with another schedule" 2 "--schedule asks for schedule = cosine, but the checkpoint has linear" -- \
+  train --resume --out "$run" --schedule cosine --steps 3
 check "inspect without file" 2 "give exactly one FILE" -- inspect
 check "inspect a missing file" 1 "cannot open $work/none.safetensors" -- inspect "$work/none.safetensors"
 

@@ -462,8 +462,8 @@ TEST_CASE("diffusion: every sampler, driven by the optimal noise prediction, rep
         {"ddim eta 0", [&](const Denoiser<double>& m, TensorD x, Rng& r) { return ddim_sample(s, p, m, x, grid50, 0.0, r, false); }, 50},
         {"ddim eta 1", [&](const Denoiser<double>& m, TensorD x, Rng& r) { return ddim_sample(s, p, m, x, grid250, 1.0, r, false); }, 250},
         {"dpm-solver++ 2m", [&](const Denoiser<double>& m, TensorD x, Rng&) { return dpm_solver_pp_2m_sample(s, p, m, x, grid20, false); }, 20},
-        {"euler", [&](const Denoiser<double>& m, TensorD x, Rng&) { return euler_sample(s, p, m, x, grid50); }, 50},
-        {"heun", [&](const Denoiser<double>& m, TensorD x, Rng&) { return heun_sample(s, p, m, x, grid20); }, 39},
+        {"euler", [&](const Denoiser<double>& m, TensorD x, Rng&) { return euler_sample(s, p, m, x, grid50, false); }, 50},
+        {"heun", [&](const Denoiser<double>& m, TensorD x, Rng&) { return heun_sample(s, p, m, x, grid20, false); }, 39},
         {"predictor-corrector", [&](const Denoiser<double>& m, TensorD x, Rng& r) { return predictor_corrector_sample(s, p, m, x, r, 1, 0.16, false); }, 1999},
     };
     for (const Run& run : runs) {
@@ -501,6 +501,33 @@ TEST_CASE("diffusion: samplers reproduce a mixture's component weights") {
             INFO("sampler " << which << " component " << k << ": share " << share[k]);
             CHECK(std::abs(share[k] - kThreeBlobs.w[k]) < 5 * std::sqrt(kThreeBlobs.w[k] * (1 - kThreeBlobs.w[k]) / N));
         }
+    }
+}
+
+TEST_CASE("diffusion: Euler and Heun with clip_x0 follow the clamped x_0 hat and end inside [-1, 1]") {
+    const Schedule s = Schedule::linear(1000);
+    const Parametrization p{};
+    const std::vector<int64_t> grid = timestep_grid(s, 10, Spacing::Uniform);
+    // An untrained-like model: its eps_hat = -2 x puts x_0 hat = x (1 + 2 sqrt(1 - a)) / sqrt(a) far outside the data.
+    const Denoiser<double> wild = [](const TensorD& x, const Tensor<int64_t>&) {
+        TensorD eps(x.shape());
+        for (int64_t i = 0; i < x.numel(); ++i) eps.data()[i] = -2.0 * x.data()[i];
+        return eps;
+    };
+    Rng rng(17);
+    const TensorD xT = TensorD::randn({256, 2}, rng);
+    for (const bool heun : {false, true}) {
+        auto run = [&](bool clip) { return heun ? heun_sample(s, p, wild, xT, grid, clip) : euler_sample(s, p, wild, xT, grid, clip); };
+        const TensorD clipped = run(true), free = run(false);
+        double clipped_max = 0, free_max = 0;
+        for (int64_t i = 0; i < xT.numel(); ++i) {
+            clipped_max = std::max(clipped_max, std::abs(clipped.data()[i]));
+            free_max = std::max(free_max, std::abs(free.data()[i]));
+        }
+        INFO(std::string(heun ? "heun" : "euler") << ": max |x_0| " << clipped_max << " clipped, " << free_max << " free");
+        CHECK(clipped_max <= 1.0 + 1e-12);  // x_0 hat rebuilt from the clamped one's eps_hat: rounding only
+        CHECK(clipped_max > 0.5);  // not collapsed to 0
+        CHECK(free_max > 10.0);
     }
 }
 

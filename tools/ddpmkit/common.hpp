@@ -58,10 +58,11 @@ inline train::LoadedModel load_checkpoint(const Flags& f) {
 // ---- the sampler: --sampler, --steps, --spacing, --eta ----
 
 // A sampler and its grid, as `sample` and the main job's pictures run it. The defaults are
-// the best samples for their cost in the comparison of README.md (Frechet distances).
+// the best samples for their cost in the comparison of README.md (Frechet distances), the
+// sampler of the trainer's grids.
 struct SamplerChoice {
     std::string name = "dpm";
-    int64_t steps = 20;
+    int64_t steps = train::TrainConfig().sample_steps;
     diffusion::Spacing spacing = diffusion::Spacing::Uniform;
     double eta = 0.0;
 };
@@ -104,8 +105,8 @@ inline TensorF run_sampler(const SamplerChoice& s, const train::LoadedModel& m, 
     const std::vector<int64_t> grid = diffusion::timestep_grid(m.schedule, s.steps, s.spacing);
     if (s.name == "dpm") return diffusion::dpm_solver_pp_2m_sample(m.schedule, p, model, xT, grid, true, on_step);
     if (s.name == "ddim") return diffusion::ddim_sample(m.schedule, p, model, xT, grid, s.eta, rng, true, on_step);
-    if (s.name == "euler") return diffusion::euler_sample(m.schedule, p, model, xT, grid, on_step);
-    if (s.name == "heun") return diffusion::heun_sample(m.schedule, p, model, xT, grid, on_step);
+    if (s.name == "euler") return diffusion::euler_sample(m.schedule, p, model, xT, grid, true, on_step);
+    if (s.name == "heun") return diffusion::heun_sample(m.schedule, p, model, xT, grid, true, on_step);
     throw std::logic_error("run_sampler: no sampler named \"" + s.name + "\"");
 }
 

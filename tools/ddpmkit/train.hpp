@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common.hpp"
@@ -13,6 +15,49 @@
 namespace cli {
 
 inline void handle_stop_signal(int) { train::stop_requested() = true; }
+
+// The settings of a run that its checkpoint records, and the metadata keys each flag sets.
+inline const std::vector<std::pair<std::string, std::vector<std::string>>> kRunFlags = {
+    {"size", {"mult", "blocks", "groups", "heads", "dropout"}},
+    {"ch", {"ch"}},
+    {"loss", {"loss"}},
+    {"output", {"output"}},
+    {"variance", {"variance"}},
+    {"schedule", {"schedule"}},
+    {"timesteps", {"timesteps"}},
+    {"min-snr", {"min_snr_gamma"}},
+    {"batch", {"batch"}},
+    {"lr", {"lr"}},
+    {"warmup", {"warmup"}},
+    {"ema", {"ema_decay"}},
+    {"seed", {"seed"}},
+    {"flip", {"flip"}}};
+
+// The run the flags ask for (the image size comes from the data, later).
+inline train::TrainConfig run_config(const Flags& f) {
+    train::TrainConfig c;
+    if (f.choice("size", {"small", "reference"}) == "reference") c.model = nn::UNetConfig{};
+    if (f.given("ch")) c.model.ch = f.integer("ch", 1);
+    c.loss = train::TrainConfig::parse_loss(f.choice("loss", {"simple", "hybrid", "kl"}));
+    c.param.output = train::TrainConfig::parse_output(f.choice("output", {"eps", "x0", "v"}));
+    c.param.variance = train::TrainConfig::parse_variance(f.choice("variance", {"large", "small", "learned"}));
+    c.schedule = f.choice("schedule", {"linear", "cosine", "sigmoid"});
+    c.timesteps = f.integer("timesteps", 2);
+    try {  // the linear schedule scales its betas by 1000 / T: too few steps push them past 1
+        diffusion::Schedule::named(c.schedule, c.timesteps);
+    } catch (const std::invalid_argument& e) {
+        throw UsageError("--timesteps " + f.str("timesteps") + " does not fit the " + c.schedule + " schedule: " + e.what());
+    }
+    c.min_snr_gamma = f.number("min-snr", 0);
+    c.batch = f.integer("batch", 1);
+    c.lr = f.number("lr", 0);
+    c.warmup = f.integer("warmup", 0);
+    c.ema_decay = f.number("ema", 0);
+    if (c.ema_decay > 1) throw UsageError("--ema is a decay between 0 and 1, not " + f.str("ema"));
+    c.seed = static_cast<uint64_t>(f.integer("seed", 0));
+    c.flip = f.on("flip");
+    return c;
+}
 
 inline int cmd_train(int argc, char** argv) {
     Flags f("train", "Trains a DDPM (Ho et al. 2020, Algorithm 1) and writes checkpoints, a CSV log, sample grids,\n"
@@ -45,40 +90,23 @@ inline int cmd_train(int argc, char** argv) {
 
     // Every flag is checked before any work: the data, the model and the folder come after.
     const std::string out = f.str("out"), data_name = f.choice("data", kDataSets);
-    train::TrainConfig c;
+    train::TrainConfig c = run_config(f);
     if (f.on("resume")) {
-        for (const char* fixed : {"size", "ch", "loss", "output", "variance", "schedule", "timesteps", "min-snr", "batch", "lr",
-                                  "warmup", "ema", "seed"})
-            if (f.given(fixed))
-                throw UsageError(std::string("--") + fixed + " cannot be given with --resume: the checkpoint's settings continue");
-        if (f.on("flip")) throw UsageError("--flip cannot be given with --resume: the checkpoint's settings continue");
-        const std::string path = out + "/checkpoint.safetensors";
+        train::TrainConfig saved;
         try {
-            c = train::TrainConfig::from_metadata(safetensors::File::read(path).metadata());
+            saved = train::TrainConfig::from_metadata(safetensors::File::read(out + "/checkpoint.safetensors").metadata());
         } catch (const std::exception& e) {
             throw std::runtime_error("--resume: " + std::string(e.what()));
         }
-    } else {
-        if (f.choice("size", {"small", "reference"}) == "reference") c.model = nn::UNetConfig{};
-        if (f.given("ch")) c.model.ch = f.integer("ch", 1);
-        c.loss = train::TrainConfig::parse_loss(f.choice("loss", {"simple", "hybrid", "kl"}));
-        c.param.output = train::TrainConfig::parse_output(f.choice("output", {"eps", "x0", "v"}));
-        c.param.variance = train::TrainConfig::parse_variance(f.choice("variance", {"large", "small", "learned"}));
-        c.schedule = f.choice("schedule", {"linear", "cosine", "sigmoid"});
-        c.timesteps = f.integer("timesteps", 2);
-        try {  // the linear schedule scales its betas by 1000 / T: too few steps push them past 1
-            diffusion::Schedule::named(c.schedule, c.timesteps);
-        } catch (const std::invalid_argument& e) {
-            throw UsageError("--timesteps " + f.str("timesteps") + " does not fit the " + c.schedule + " schedule: " + e.what());
-        }
-        c.min_snr_gamma = f.number("min-snr", 0);
-        c.batch = f.integer("batch", 1);
-        c.lr = f.number("lr", 0);
-        c.warmup = f.integer("warmup", 0);
-        c.ema_decay = f.number("ema", 0);
-        if (c.ema_decay > 1) throw UsageError("--ema is a decay between 0 and 1, not " + f.str("ema"));
-        c.seed = static_cast<uint64_t>(f.integer("seed", 0));
-        c.flip = f.on("flip");
+        // A flag given beside --resume must agree with the checkpoint: none is ignored silently.
+        const std::map<std::string, std::string> asked = c.to_metadata(), have = saved.to_metadata();
+        for (const auto& [flag, keys] : kRunFlags)
+            if (f.given(flag) || f.on(flag))
+                for (const std::string& key : keys)
+                    if (asked.at(key) != have.at(key))
+                        throw UsageError("--" + flag + " asks for " + key + " = " + asked.at(key) + ", but the checkpoint has " +
+                                         have.at(key) + ": a resumed run keeps its checkpoint's settings");
+        c = saved;
     }
     c.minutes = f.number("minutes", 0);
     c.steps = f.integer("steps", 0);
@@ -114,7 +142,8 @@ inline int cmd_train(int argc, char** argv) {
     if (f.on("no-pictures")) return 0;
 
     // The pictures: samples, the reverse chain of a few samples, the loss curve.
-    const SamplerChoice sampler;  // the default, as `ddpmkit sample` runs it
+    SamplerChoice sampler;  // the default, as `ddpmkit sample` and the trainer's grids run it
+    sampler.steps = std::min(sampler.steps, c.timesteps);
     trainer.write_sample_grid(out + "/samples.png");
     const train::LoadedModel m = train::load_checkpoint(trainer.checkpoint_path());
     Rng rng(c.seed + 777);

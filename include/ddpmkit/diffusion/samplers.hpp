@@ -203,14 +203,16 @@ Tensor<T> dpm_solver_pp_2m_sample(const Schedule& s, const Parametrization& p, c
 namespace detail {
 // Karras et al. 2022 in the variables of the VP process: sigma = sqrt(1/alpha_bar - 1),
 // x_tilde = x / sqrt(alpha_bar); dx_tilde / dsigma = eps_hat (the probability-flow ODE).
+// With clip_x0, eps_hat is the one of the clamped x_0 hat (as DDIM's): an undertrained
+// model's eps_hat at high noise otherwise throws the path far outside the data's range.
 template <class T>
 Tensor<T> karras_ode(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
-                     const std::vector<int64_t>& grid, bool heun, const NoDeduce<StepCallback<T>>& on_step) {
+                     const std::vector<int64_t>& grid, bool heun, bool clip_x0, const NoDeduce<StepCallback<T>>& on_step) {
     check_grid(grid, s.num_steps());
     auto sqrt_a = [&](int64_t t) { return std::sqrt(s.alphas_cumprod[static_cast<size_t>(t)]); };
     auto sigma = [&](int64_t t) { return std::sqrt(1.0 / s.alphas_cumprod[static_cast<size_t>(t)] - 1.0); };
     auto slope = [&](const Tensor<T>& xt, int64_t t) {  // eps_hat at x = x_tilde sqrt(alpha_bar)
-        return predict(s, p, model, scale(sqrt_a(t), xt), t, false).pred_eps.value().clone();
+        return predict(s, p, model, scale(sqrt_a(t), xt), t, clip_x0).pred_eps.value().clone();
     };
     Tensor<T> xt = scale(1.0 / sqrt_a(grid.front()), x);
     for (size_t i = 0; i < grid.size(); ++i) {
@@ -237,15 +239,15 @@ Tensor<T> karras_ode(const Schedule& s, const Parametrization& p, const NoDeduce
 // Euler's method on the probability-flow ODE (Karras et al. 2022, Algorithm 1, first order).
 template <class T>
 Tensor<T> euler_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
-                       const std::vector<int64_t>& grid, const NoDeduce<StepCallback<T>>& on_step = {}) {
-    return detail::karras_ode(s, p, model, std::move(x), grid, false, on_step);
+                       const std::vector<int64_t>& grid, bool clip_x0 = true, const NoDeduce<StepCallback<T>>& on_step = {}) {
+    return detail::karras_ode(s, p, model, std::move(x), grid, false, clip_x0, on_step);
 }
 
 // Heun's method (Karras et al. 2022, Algorithm 1): Euler, then the trapezoid correction.
 template <class T>
 Tensor<T> heun_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
-                      const std::vector<int64_t>& grid, const NoDeduce<StepCallback<T>>& on_step = {}) {
-    return detail::karras_ode(s, p, model, std::move(x), grid, true, on_step);
+                      const std::vector<int64_t>& grid, bool clip_x0 = true, const NoDeduce<StepCallback<T>>& on_step = {}) {
+    return detail::karras_ode(s, p, model, std::move(x), grid, true, clip_x0, on_step);
 }
 
 // Predictor-corrector (Song et al. 2021, Algorithm 2, with the VP corrector of Algorithm 4):

@@ -110,10 +110,12 @@ Tensor<T> lincomb(double a, const Tensor<T>& x, double b, const Tensor<T>& y) {
     for (int64_t i = 0; i < x.numel(); ++i) out.data()[i] = static_cast<T>(a * x.data()[i] + b * y.data()[i]);
     return out;
 }
+// A grid decreases strictly within [0, T-1]; the samplers end with x_0 hat at its last
+// timestep (0 for timestep_grid's, but for the one-step grid {T-1}).
 inline void check_grid(const std::vector<int64_t>& grid, int64_t T) {
-    bool ok = !grid.empty() && grid.front() <= T - 1 && grid.back() == 0;
+    bool ok = !grid.empty() && grid.front() <= T - 1 && grid.back() >= 0;
     for (size_t i = 1; ok && i < grid.size(); ++i) ok = grid[i] < grid[i - 1];
-    if (!ok) throw std::invalid_argument("sampler: the grid must decrease strictly from at most T-1 down to 0");
+    if (!ok) throw std::invalid_argument("sampler: the grid must decrease strictly from at most T-1 to at least 0");
 }
 }  // namespace detail
 
@@ -169,6 +171,9 @@ Tensor<T> ddim_sample(const Schedule& s, const Parametrization& p, const NoDeduc
 // prediction: with lambda = log(alpha / sigma), h = lambda_next - lambda,
 // x_next = (sigma_next / sigma) x - alpha_next (e^-h - 1) D, D = x0_hat corrected by the
 // previous step's x0_hat: D = (1 + 1/(2r)) x0_hat - x0_prev / (2r), r = h_prev / h.
+// On grids of fewer than 15 timesteps the step into the last one is first order (D = x0_hat,
+// the authors' lower_order_final): lambda jumps there, r is small and 1/(2r) would weigh the
+// extrapolation by more than 2.
 template <class T>
 Tensor<T> dpm_solver_pp_2m_sample(const Schedule& s, const Parametrization& p, const NoDeduce<Denoiser<T>>& model, Tensor<T> x,
                                   const std::vector<int64_t>& grid, bool clip_x0 = true, const NoDeduce<StepCallback<T>>& on_step = {}) {
@@ -187,7 +192,8 @@ Tensor<T> dpm_solver_pp_2m_sample(const Schedule& s, const Parametrization& p, c
             const int64_t next = grid[i + 1];
             const double h = lambda(next) - lambda(t);
             Tensor<T> D = x0;
-            if (x0_prev.defined()) {
+            const bool lower_order_final = grid.size() < 15 && i + 2 == grid.size();
+            if (x0_prev.defined() && !lower_order_final) {
                 const double r = h_prev / h;
                 D = detail::lincomb(1.0 + 0.5 / r, x0, -0.5 / r, x0_prev);
             }

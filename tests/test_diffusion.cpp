@@ -428,6 +428,22 @@ TEST_CASE("diffusion: timestep samplers: uniform, and importance by the loss's s
     for (int64_t i = 0; i < 20000; ++i) counts[static_cast<size_t>(di.t(i))]++;
     CHECK(std::abs(counts[9] / 20000.0 - 10.0 / 55.0) < 0.015);
     CHECK(di.weights(0) == doctest::Approx(1.0 / (10 * p[static_cast<size_t>(di.t(0))])));
+
+    // Every recorded loss 0 (a model that is exact, or a loss of zeros): uniform, not 0 / 0.
+    LossSecondMomentSampler zeros(4, 1, 0.0);
+    Tensor<int64_t> all({4});
+    for (int64_t i = 0; i < 4; ++i) all(i) = i;
+    zeros.update(all, std::vector<double>(4, 0.0));
+    REQUIRE(zeros.warmed_up());
+    CHECK(zeros.probabilities() == std::vector<double>(4, 0.25));
+}
+
+TEST_CASE("diffusion: T = 1: the clipped posterior log-variance is log beta_0, not log 0") {
+    const Schedule s = Schedule::from_betas({0.3});
+    REQUIRE(s.posterior_variance[0] == 0.0);
+    CHECK(s.posterior_log_variance_clipped[0] == doctest::Approx(std::log(0.3)));
+    const Schedule two = Schedule::from_betas({0.1, 0.2});
+    CHECK(two.posterior_log_variance_clipped[0] == doctest::Approx(std::log(two.posterior_variance[1])));
 }
 
 TEST_CASE("diffusion: timestep grids have exactly the requested steps, strictly decreasing from T-1 to 0") {

@@ -104,9 +104,10 @@ private:
             posterior_mean_coef1.push_back(betas[t] * std::sqrt(a_prev) / (1.0 - a));
             posterior_mean_coef2.push_back((1.0 - a_prev) * std::sqrt(alphas[t]) / (1.0 - a));
         }
-        // beta tilde is 0 at t = 0: its log takes beta tilde_1 instead (improved-diffusion).
+        // beta tilde is 0 at t = 0: its log takes beta tilde_1 instead (improved-diffusion), or
+        // beta_0 when there is no t = 1 (T = 1).
         for (size_t t = 0; t < T; ++t)
-            posterior_log_variance_clipped.push_back(std::log(T > 1 && t == 0 ? posterior_variance[1] : posterior_variance[t]));
+            posterior_log_variance_clipped.push_back(std::log(t > 0 ? posterior_variance[t] : T > 1 ? posterior_variance[1] : betas[0]));
     }
     template <class F>
     static Schedule from_alpha_bar(int64_t T, const F& alpha_bar, const std::string& name) {

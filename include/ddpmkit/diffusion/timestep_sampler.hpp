@@ -63,7 +63,8 @@ public:
 };
 
 // Uniform until every timestep has `history` losses, then p_t proportional to
-// sqrt(mean of its last `history` squared losses), mixed with `uniform_share` of the uniform.
+// sqrt(mean of its last `history` squared losses), mixed with `uniform_share` of the uniform
+// (Nichol & Dhariwal 2021, sec. 3.3). Uniform while every recorded loss is 0.
 class LossSecondMomentSampler : public TimestepSampler {
 public:
     explicit LossSecondMomentSampler(int64_t num_steps, size_t history = 10, double uniform_share = 0.001)
@@ -78,6 +79,7 @@ public:
             for (double l : losses_[t]) sq += l * l;
             total += (p[t] = std::sqrt(sq / static_cast<double>(losses_[t].size())));
         }
+        if (!(total > 0.0)) return std::vector<double>(p.size(), 1.0 / static_cast<double>(T_));
         for (double& v : p) v = (1.0 - uniform_share_) * v / total + uniform_share_ / static_cast<double>(T_);
         return p;
     }

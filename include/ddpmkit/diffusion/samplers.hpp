@@ -2,7 +2,7 @@
 // analytic models can stand in for networks. Ancestral DDPM (Ho et al. 2020, Algorithm 2),
 // DDIM (Song, Meng & Ermon 2021, eq. 12), DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2),
 // Euler and Heun on the probability-flow ODE (Karras et al. 2022, Algorithm 1), and a
-// predictor-corrector sampler (Song et al. 2021, Algorithm 2).
+// predictor-corrector sampler (Song et al. 2021, Algorithm 3).
 //
 // A grid is the strictly decreasing list of timesteps at which the model is called, from
 // T-1 down to 0. Every sampler ends with x_0 = the model's x_0 prediction at t = 0 (the
@@ -256,7 +256,8 @@ Tensor<T> heun_sample(const Schedule& s, const Parametrization& p, const NoDeduc
     return detail::karras_ode(s, p, model, std::move(x), grid, true, clip_x0, on_step);
 }
 
-// Predictor-corrector (Song et al. 2021, Algorithm 2, with the VP corrector of Algorithm 4):
+// Predictor-corrector for the VP process (Song et al. 2021, Algorithm 3, with the corrector of
+// Algorithm 5):
 // an ancestral step, then Langevin steps x += e score + sqrt(2 e) z at the new timestep,
 // score = -eps_hat / sqrt(1 - alpha_bar), e = 2 alpha (r |z| / |score|)^2 with the norms
 // averaged over the batch.

@@ -46,8 +46,10 @@ Var<T> perturb(const Var<T>& x, const Var<T>& z, const std::vector<double>& sigm
     return x + extract<T>(sigmas, level, x.dim()) * z;
 }
 
-// Annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1): at each level i, `steps`
-// updates x += a_i s(x, sigma_i) + sqrt(2 a_i) z with a_i = eps sigma_i^2 / sigma_L^2; then
+// Annealed Langevin dynamics in the convention of Song & Ermon 2020 (Algorithm 1): at each
+// level i, `steps` updates x += a_i s(x, sigma_i) + sqrt(2 a_i) z with a_i = eps sigma_i^2 /
+// sigma_L^2 (Song & Ermon 2019's Algorithm 1 writes x += alpha_i/2 s + sqrt(alpha_i) z: the
+// same update with alpha_i = 2 a_i, so its eps is twice this one); then
 // the final denoising step x += sigma_L^2 s(x, sigma_L) (Song & Ermon 2020, sec. 3.4,
 // Tweedie's formula), which returns the mean without adding noise.
 template <class T>

@@ -571,6 +571,26 @@ TEST_CASE("diffusion: one-step sampling returns x_0 hat at T-1 with one model ca
     }
 }
 
+TEST_CASE("diffusion: DPM-Solver++(2M) takes its first step and its step into t = 0 at first order, where it is DDIM") {
+    // DPM-Solver++'s first-order update in the data prediction is DDIM's (Lu et al. 2022, sec. 4.1):
+    // on a grid of two steps both are first order, so the two samplers agree; on three, the middle
+    // step is second order and they part.
+    const Schedule s = Schedule::linear(1000);
+    const Parametrization p{};
+    const Denoiser<double> exact = kThreeBlobs.optimal_eps(s);
+    Rng rng(20);
+    const TensorD xT = TensorD::randn({64, 2}, rng);
+    auto largest_gap = [&](const std::vector<int64_t>& grid) {
+        const TensorD a = dpm_solver_pp_2m_sample(s, p, exact, xT, grid, false);
+        const TensorD b = ddim_sample(s, p, exact, xT, grid, 0.0, rng, false);
+        double gap = 0;
+        for (int64_t i = 0; i < a.numel(); ++i) gap = std::max(gap, std::abs(a.data()[i] - b.data()[i]));
+        return gap;
+    };
+    CHECK(largest_gap({999, 500, 0}) < 1e-12);
+    CHECK(largest_gap({999, 600, 300, 0}) > 1e-3);
+}
+
 TEST_CASE("diffusion: orders of convergence on the exact probability-flow ODE of a Gaussian") {
     // For x_0 ~ N(mu, s^2) the ODE's path is x_t = a_t mu + sqrt(a_t^2 s^2 + b_t^2) z with z fixed
     // (a = sqrt(alpha_bar), b = sqrt(1 - alpha_bar)): each solver's error at t = 100, seen in the

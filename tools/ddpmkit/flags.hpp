@@ -93,30 +93,14 @@ public:
     bool on(const std::string& name) const { return switches_.count(name) != 0; }
     // The flag's value as a whole number, at least `min`.
     int64_t integer(const std::string& name, int64_t min = std::numeric_limits<int64_t>::min()) const {
-        const std::string v = str(name);
-        size_t used = 0;
-        int64_t out = 0;
-        try {
-            out = std::stoll(v, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (v.empty() || used != v.size()) throw UsageError("--" + name + " takes a whole number, not \"" + v + "\"");
-        if (out < min) throw UsageError("--" + name + " must be at least " + std::to_string(min) + ", not " + v);
+        const int64_t out = parsed<int64_t>(name, "a whole number", [](const std::string& v, size_t* used) { return std::stoll(v, used); });
+        if (out < min) throw UsageError("--" + name + " must be at least " + std::to_string(min) + ", not " + str(name));
         return out;
     }
     // The flag's value as a finite number, at least `min`.
     double number(const std::string& name, double min = -std::numeric_limits<double>::infinity()) const {
-        const std::string v = str(name);
-        size_t used = 0;
-        double out = 0;
-        try {
-            out = std::stod(v, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (v.empty() || used != v.size() || !std::isfinite(out)) throw UsageError("--" + name + " takes a number, not \"" + v + "\"");
-        if (out < min) throw UsageError("--" + name + " must be at least " + shortest(min) + ", not " + v);
+        const double out = parsed<double>(name, "a number", [](const std::string& v, size_t* used) { return std::stod(v, used); });
+        if (out < min) throw UsageError("--" + name + " must be at least " + shortest(min) + ", not " + str(name));
         return out;
     }
     // The flag's value, which must be one of `allowed`.
@@ -137,6 +121,21 @@ public:
     }
 
 private:
+    // The flag's value read whole by parse(value, &used): "12abc", "" and "inf" are refused.
+    template <class T, class Parse>
+    T parsed(const std::string& name, const char* kind, Parse parse) const {
+        const std::string v = str(name);
+        size_t used = 0;
+        T out{};
+        try {
+            out = parse(v, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (v.empty() || used != v.size() || !std::isfinite(static_cast<double>(out)))
+            throw UsageError("--" + name + " takes " + kind + ", not \"" + v + "\"");
+        return out;
+    }
     const Spec* find(const std::string& name) const {
         for (const Spec& s : specs_)
             if (s.name == name) return &s;

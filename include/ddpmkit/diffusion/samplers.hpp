@@ -5,8 +5,8 @@
 // predictor-corrector sampler (Song et al. 2021, Algorithm 3).
 //
 // A grid is the strictly decreasing list of timesteps at which the model is called, from
-// T-1 down to 0. Every sampler ends with x_0 = the model's x_0 prediction at t = 0 (the
-// mean, no noise added). Model calls: DDIM, DPM-Solver++ and Euler one per grid entry,
+// T-1 down to 0 (or the one timestep T-1 of a one-step sampler). Every sampler ends with
+// x_0 = the model's x_0 prediction at the grid's last timestep (the mean, no noise added). Model calls: DDIM, DPM-Solver++ and Euler one per grid entry,
 // Heun 2 per entry but the last, predictor-corrector T + corrector_steps (T - 1).
 #pragma once
 
@@ -110,8 +110,6 @@ Tensor<T> lincomb(double a, const Tensor<T>& x, double b, const Tensor<T>& y) {
     for (int64_t i = 0; i < x.numel(); ++i) out.data()[i] = static_cast<T>(a * x.data()[i] + b * y.data()[i]);
     return out;
 }
-// A grid decreases strictly within [0, T-1]; the samplers end with x_0 hat at its last
-// timestep (0 for timestep_grid's, but for the one-step grid {T-1}).
 inline void check_grid(const std::vector<int64_t>& grid, int64_t T) {
     bool ok = !grid.empty() && grid.front() <= T - 1 && grid.back() >= 0;
     for (size_t i = 1; ok && i < grid.size(); ++i) ok = grid[i] < grid[i - 1];

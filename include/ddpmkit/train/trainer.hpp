@@ -62,7 +62,7 @@ struct TrainConfig {
     double checkpoint_minutes = 2.0;
     int64_t sample_every = 1000;  // 0: sample grids only at the end
     int64_t sample_count = 64;
-    int64_t sample_steps = 10;  // DPM-Solver++(2M) steps of the sample grids: the best FD of the samplers measured (README)
+    int64_t sample_steps = 10;  // DPM-Solver++(2M) steps of the sample grids (README: Which sampler)
 
     // The settings that define the model and the process, as checkpoint metadata.
     std::map<std::string, std::string> to_metadata() const {

@@ -361,6 +361,66 @@ TEST_CASE("diffusion: parametrizations convert into each other and give the same
     CHECK_THROWS_AS(p_mean_variance(s, {ModelOutput::Eps, ModelVariance::Learned}, eps, xt, t), ShapeError);
 }
 
+TEST_CASE("diffusion: the fixed large and the learned variance at t = 0 and between the end points") {
+    const Schedule s = Schedule::linear(100);
+    Rng rng(21);
+    const VarD xt(TensorD::randn({3, 2}, rng));
+    const Tensor<int64_t> t({3}, {0, 57, 99});
+    const PMeanVariance<double> large = p_mean_variance(s, {ModelOutput::Eps, ModelVariance::FixedLarge}, xt, xt, t);
+    CHECK(large.log_variance.value()(0, 0) == doctest::Approx(std::log(s.posterior_variance[1])));  // beta_0 is too small
+    CHECK(large.log_variance.value()(1, 0) == doctest::Approx(std::log(s.betas[57])));  // [B, 1]: it broadcasts
+    // eq. 15: v = (output + 1) / 2 interpolates log beta_t and log beta tilde_t (clipped at t = 0).
+    TensorD out({3, 4});
+    const double outputs[3] = {0.0, 0.5, -0.2};
+    for (int64_t i = 0; i < 3; ++i)
+        for (int64_t j = 0; j < 4; ++j) out(i, j) = j < 2 ? 0.0 : outputs[i];
+    const PMeanVariance<double> l = p_mean_variance(s, {ModelOutput::Eps, ModelVariance::Learned}, VarD(out), xt, t);
+    for (int64_t i = 0; i < 3; ++i) {
+        const double v = (outputs[i] + 1) / 2, step = static_cast<double>(t(i));
+        const double want = v * std::log(s.betas[size_t(step)]) + (1 - v) * s.posterior_log_variance_clipped[size_t(step)];
+        CHECK(l.log_variance.value()(i, 1) == doctest::Approx(want).epsilon(1e-12));
+    }
+}
+
+TEST_CASE("diffusion: the x_0 and v targets of the MSE, and samplers on x_0- and v-models") {
+    const Schedule s = Schedule::linear(1000);
+    Rng rng(22);
+    const VarD x0(TensorD::rand({4, 2}, rng, -1, 1)), noise(TensorD::randn({4, 2}, rng));
+    const Tensor<int64_t> t({4}, {0, 10, 500, 999});
+    const VarD xt = q_sample(s, x0, t, noise), v = v_from_x0_eps(s, x0, t, noise);
+    for (const auto& [output, right] : {std::pair{ModelOutput::X0, x0}, std::pair{ModelOutput::V, v}}) {
+        const Parametrization p{output, ModelVariance::FixedLarge};
+        CHECK(sum(training_losses(s, p, LossType::Simple, right, x0, xt, t, noise).mse).item() == doctest::Approx(0.0).scale(1e-12));
+        // an output off by 0.5 everywhere costs 0.25 per example
+        const TrainingLoss<double> off = training_losses(s, p, LossType::Simple, right + 0.5, x0, xt, t, noise);
+        for (int64_t i = 0; i < 4; ++i) CHECK(off.mse.value()(i) == doctest::Approx(0.25));
+    }
+    // The exact model of the three blobs, told as x_0 and as v: DDIM and DPM-Solver++ give the
+    // eps-model's samples.
+    const Denoiser<double> eps_model = kThreeBlobs.optimal_eps(s);
+    auto as = [&](ModelOutput output) -> Denoiser<double> {
+        return [&, output](const TensorD& x, const Tensor<int64_t>& steps) {
+            const VarD e(eps_model(x, steps)), xv(x);
+            const VarD x0_hat = x0_from_eps(s, xv, steps, e);
+            return (output == ModelOutput::X0 ? x0_hat : v_from_x0_eps(s, x0_hat, steps, e)).value();
+        };
+    };
+    const TensorD xT = TensorD::randn({64, 2}, rng);
+    const std::vector<int64_t> grid = timestep_grid(s, 12, Spacing::Uniform);
+    const TensorD want = ddim_sample(s, Parametrization{}, eps_model, xT, grid, 0.0, rng, false);
+    const TensorD want_dpm = dpm_solver_pp_2m_sample(s, Parametrization{}, eps_model, xT, grid, false);
+    for (ModelOutput output : {ModelOutput::X0, ModelOutput::V}) {
+        const Parametrization p{output, ModelVariance::FixedLarge};
+        const TensorD a = ddim_sample(s, p, as(output), xT, grid, 0.0, rng, false);
+        const TensorD b = dpm_solver_pp_2m_sample(s, p, as(output), xT, grid, false);
+        double gap = 0;
+        for (int64_t i = 0; i < a.numel(); ++i)
+            gap = std::max({gap, std::abs(a.data()[i] - want.data()[i]), std::abs(b.data()[i] - want_dpm.data()[i])});
+        INFO("output " << static_cast<int>(output) << ": largest gap " << gap);
+        CHECK(gap < 1e-6);
+    }
+}
+
 TEST_CASE("diffusion: L_simple, L_hybrid's stopped gradient, the bound's gradient, min-SNR weights") {
     const Schedule s = Schedule::linear(100);
     Rng rng(11);
@@ -457,6 +517,18 @@ TEST_CASE("diffusion: timestep grids have exactly the requested steps, strictly 
             for (size_t i = 1; i < g.size(); ++i) REQUIRE(g[i] < g[i - 1]);
         }
     CHECK(timestep_grid(s, 4, Spacing::Uniform) == std::vector<int64_t>{999, 666, 333, 0});
+    CHECK(timestep_grid(s, 4, Spacing::Quadratic) == std::vector<int64_t>{999, 444, 111, 0});  // (k/3)^2 999
+    // Karras: sigma = sqrt(1/alpha_bar - 1) spaced evenly in sigma^(1/7) from sigma_0 to sigma_999; each
+    // grid point is the timestep whose sigma is nearest (0 and 999 at the ends).
+    const std::vector<int64_t> karras = timestep_grid(s, 3, Spacing::Karras);
+    auto sigma = [&](int64_t t) { return std::sqrt(1.0 / s.alphas_cumprod[size_t(t)] - 1.0); };
+    const double mid = std::pow(0.5 * (std::pow(sigma(0), 1 / 7.0) + std::pow(sigma(999), 1 / 7.0)), 7.0);
+    REQUIRE(karras.size() == 3);
+    CHECK(karras.front() == 999);
+    CHECK(karras.back() == 0);
+    // sigma grows with t: nearer than both neighbours is nearest of all
+    CHECK(std::abs(sigma(karras[1]) - mid) <= std::abs(sigma(karras[1] - 1) - mid));
+    CHECK(std::abs(sigma(karras[1]) - mid) <= std::abs(sigma(karras[1] + 1) - mid));
     CHECK_THROWS_AS(timestep_grid(s, 1001, Spacing::Uniform), std::invalid_argument);
 }
 

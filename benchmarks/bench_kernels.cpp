@@ -1,9 +1,9 @@
 // bench_kernels — the kernels at the shapes of the reference U-Net (batch 64, 28x28,
-// shared/reference/UNET.md), with Google Benchmark.
+// docs/unet.md), with Google Benchmark.
 //
 // Every benchmark first checks its result against the scalar reference (kernels/reference.hpp
 // and the ref:: paths, run in double) with the tolerance of the tests, and aborts with a
-// message when it is wrong (DESIGN.md convention 9); then it times. Rates are counters:
+// message when it is wrong (docs/architecture.md, conventions); then it times. Rates are counters:
 // FLOPS (2 per multiply-add) or bytes per second. Threaded kernels use real time.
 //
 //   bench_kernels                                   all of them, 2 threads (OMP_NUM_THREADS)
@@ -54,7 +54,7 @@ T* no() {  // a gradient not asked for
     return nullptr;
 }
 
-// The tests' tolerance (DESIGN.md), |got - want| <= 1e-5 + 1.3e-6 k |want| with k the reduction
+// The tests' tolerance (docs/testing.md), |got - want| <= 1e-5 + 1.3e-6 k |want| with k the reduction
 // length, with |want| at least the root mean square of all of want: a sum of k products that
 // cancels to nearly 0 keeps the rounding error of its terms.
 void check_close(const char* what, const float* got, const double* want, int64_t n, double k) {

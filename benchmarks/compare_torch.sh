@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # compare_torch.sh — the reference U-Net's training and sampling steps, ddpmkit beside PyTorch.
 #
-# Runs `ddpmkit bench unet` and the PyTorch twin (benchmarks/torch_unet.py, a copy of
-# shared/reference/torch_unet.py) alternately, --rounds times each, at the same batch, threads,
+# Runs `ddpmkit bench unet` and the PyTorch twin (benchmarks/torch_unet.py; the model is
+# described in docs/unet.md) alternately, --rounds times each, at the same batch, threads,
 # steps and resolution, so both see the same machine load. Each run reports the median of its
 # timed steps; the script prints the median over rounds of each figure and the ratios
 # ours / PyTorch (below 1: ddpmkit is faster or smaller). Peak memory is each process's peak

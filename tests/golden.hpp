@@ -1,4 +1,4 @@
-// The golden comparison against PyTorch (DESIGN.md convention 4), shared by the test suite
+// The golden comparison against PyTorch (docs/testing.md, golden files), shared by the test suite
 // and the golden_check program: load a file written by torch_unet.py --export, rebuild the
 // U-Net from its metadata, run forward and backward, and measure every difference.
 #pragma once
@@ -15,7 +15,7 @@ namespace golden {
 struct Difference {
     std::string name;
     double error;    // max |ours - torch| / max |torch| (relative error for the loss)
-    double allowed;  // DESIGN.md: output and loss 1e-4, gradients 1e-3
+    double allowed;  // docs/testing.md: output and loss 1e-4, gradients 1e-3
     bool ok() const { return error <= allowed; }
 };
 

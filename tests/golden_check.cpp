@@ -1,6 +1,6 @@
 // golden_check FILE: compares the U-Net with a golden file of torch_unet.py --export (any
 // config: it is read from the file's metadata) and prints the largest error of the output,
-// the loss and each gradient. Exits 0 only when all are within DESIGN.md's tolerances.
+// the loss and each gradient. Exits 0 only when all are within the tolerances of docs/testing.md.
 #include <cstdio>
 #include <exception>
 

@@ -99,6 +99,18 @@ struct Counted {
     }
 };
 
+// The named sampler from the registry on this grid (none: its own), run to x_0.
+TensorD run_sampler(const std::string& name, const Schedule& s, const Parametrization& p, const Denoiser<double>& model, const TensorD& xT,
+                    const std::vector<int64_t>& grid, bool clip_x0, double eta = 0.0, Rng rng = Rng(0)) {
+    SamplerOptions o;
+    o.clip_x0 = clip_x0;
+    o.eta = eta;
+    o.rng = rng;
+    const auto sampler = make_sampler<double>(name, s, p, o);
+    if (!grid.empty()) sampler->set_timesteps(grid);
+    return sample(*sampler, model, xT);
+}
+
 TensorD on_8bit_grid(const Shape& s, uint64_t seed) {
     Rng rng(seed);
     TensorD x(s);
@@ -143,14 +155,14 @@ TEST_CASE("diffusion: changing T keeps each schedule's shape of alpha_bar over t
     }
 }
 
-TEST_CASE("diffusion: q_sample one step at a time matches the closed form q(x_t | x_0)") {
+TEST_CASE("diffusion: q_step (eq. 2) taken t times matches the closed form q(x_t | x_0) (eq. 4)") {
     const Schedule s = Schedule::linear(1000);
     const int64_t N = 20000;
     Rng rng(1);
     TensorD x(Shape{N}, 0.7);
     for (int64_t t = 0; t < 300; ++t) {  // x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) z   (Ho et al. eq. 2)
         const TensorD z = TensorD::randn({N}, rng);
-        for (int64_t i = 0; i < N; ++i) x(i) = std::sqrt(1 - s.betas[static_cast<size_t>(t)]) * x(i) + std::sqrt(s.betas[static_cast<size_t>(t)]) * z(i);
+        x = q_step(s, x, Tensor<int64_t>(Shape{N}, t), z);
         if (t == 9 || t == 299) {
             double m = 0, v = 0;
             for (int64_t i = 0; i < N; ++i) m += x(i) / N;
@@ -167,6 +179,12 @@ TEST_CASE("diffusion: q_sample one step at a time matches the closed form q(x_t 
     const TensorD xt = q_sample(s, x0, t, eps).value();
     CHECK(xt(0, 0) == doctest::Approx(std::sqrt(s.alphas_cumprod[0]) * 0.5 + std::sqrt(1 - s.alphas_cumprod[0])));
     CHECK(xt(1, 0) == doctest::Approx(-std::sqrt(s.alphas_cumprod[999]) + 2 * std::sqrt(1 - s.alphas_cumprod[999])));
+    // q_step is eq. 2 for a given noise, per example; the tensor forms equal the Var forms.
+    const TensorD up = q_step(s, x0.value(), t, eps.value());
+    CHECK(up(0, 0) == doctest::Approx(std::sqrt(1 - s.betas[0]) * 0.5 + std::sqrt(s.betas[0])));
+    CHECK(up(1, 0) == doctest::Approx(-std::sqrt(1 - s.betas[999]) + 2 * std::sqrt(s.betas[999])));
+    CHECK(q_sample(s, x0.value(), t, eps.value())(1, 0) == xt(1, 0));
+    CHECK_THROWS_WITH_AS(q_step(s, x0.value(), t, TensorD({3, 1})), doctest::Contains("q_step"), ShapeError);
 }
 
 TEST_CASE("diffusion: the posterior q(x_{t-1} | x_t, x_0) is Bayes' rule computed on a grid") {
@@ -407,12 +425,12 @@ TEST_CASE("diffusion: the x_0 and v targets of the MSE, and samplers on x_0- and
     };
     const TensorD xT = TensorD::randn({64, 2}, rng);
     const std::vector<int64_t> grid = timestep_grid(s, 12, Spacing::Uniform);
-    const TensorD want = ddim_sample(s, Parametrization{}, eps_model, xT, grid, 0.0, rng, false);
-    const TensorD want_dpm = dpm_solver_pp_2m_sample(s, Parametrization{}, eps_model, xT, grid, false);
+    const TensorD want = run_sampler("ddim", s, Parametrization{}, eps_model, xT, grid, false, 0.0, rng);
+    const TensorD want_dpm = run_sampler("dpm", s, Parametrization{}, eps_model, xT, grid, false);
     for (ModelOutput output : {ModelOutput::X0, ModelOutput::V}) {
         const Parametrization p{output, ModelVariance::FixedLarge};
-        const TensorD a = ddim_sample(s, p, as(output), xT, grid, 0.0, rng, false);
-        const TensorD b = dpm_solver_pp_2m_sample(s, p, as(output), xT, grid, false);
+        const TensorD a = run_sampler("ddim", s, p, as(output), xT, grid, false, 0.0, rng);
+        const TensorD b = run_sampler("dpm", s, p, as(output), xT, grid, false);
         double gap = 0;
         for (int64_t i = 0; i < a.numel(); ++i)
             gap = std::max({gap, std::abs(a.data()[i] - want.data()[i]), std::abs(b.data()[i] - want_dpm.data()[i])});
@@ -541,25 +559,23 @@ TEST_CASE("diffusion: every sampler, driven by the optimal noise prediction, rep
     // are too narrow (Bao et al. 2022), so it gets a finer grid.
     const std::vector<int64_t> grid250 = timestep_grid(s, 250, Spacing::Uniform);
     struct Run {
-        const char* name;
-        std::function<TensorD(const Denoiser<double>&, TensorD, Rng&)> sample;
+        const char* sampler;
+        std::vector<int64_t> grid;  // empty: the sampler's own (every timestep)
+        double eta;
         int64_t calls;
     };
     const std::vector<Run> runs = {
-        {"ddpm", [&](const Denoiser<double>& m, TensorD x, Rng& r) { return ddpm_sample(s, p, m, x, r, false); }, 1000},
-        {"ddim eta 0", [&](const Denoiser<double>& m, TensorD x, Rng& r) { return ddim_sample(s, p, m, x, grid50, 0.0, r, false); }, 50},
-        {"ddim eta 1", [&](const Denoiser<double>& m, TensorD x, Rng& r) { return ddim_sample(s, p, m, x, grid250, 1.0, r, false); }, 250},
-        {"dpm-solver++ 2m", [&](const Denoiser<double>& m, TensorD x, Rng&) { return dpm_solver_pp_2m_sample(s, p, m, x, grid20, false); }, 20},
-        {"euler", [&](const Denoiser<double>& m, TensorD x, Rng&) { return euler_sample(s, p, m, x, grid50, false); }, 50},
-        {"heun", [&](const Denoiser<double>& m, TensorD x, Rng&) { return heun_sample(s, p, m, x, grid20, false); }, 39},
-        {"predictor-corrector", [&](const Denoiser<double>& m, TensorD x, Rng& r) { return predictor_corrector_sample(s, p, m, x, r, 1, 0.16, false); }, 1999},
+        {"ddpm", {}, 0.0, 1000},  {"ddim", grid50, 0.0, 50}, {"ddim", grid250, 1.0, 250}, {"dpm", grid20, 0.0, 20},
+        {"euler", grid50, 0.0, 50}, {"heun", grid20, 0.0, 39}, {"pc", {}, 0.0, 1999},
     };
+    for (const std::string& name : sampler_names())  // every sampler of the registry is here
+        CHECK(std::any_of(runs.begin(), runs.end(), [&](const Run& r) { return r.sampler == name; }));
     for (const Run& run : runs) {
         Rng rng(14);
         Counted model{kGaussian.optimal_eps(s)};
-        const TensorD x = run.sample(model.wrap(), TensorD::randn({N, 2}, rng), rng);
-        const Moments m = moments(x);
-        INFO(std::string(run.name) << ": mean " << m.mean[0] << ", " << m.mean[1] << "; variance " << m.var[0] << ", " << m.var[1]);
+        const TensorD xT = TensorD::randn({N, 2}, rng);
+        const Moments m = moments(run_sampler(run.sampler, s, p, model.wrap(), xT, run.grid, false, run.eta, rng));
+        INFO(run.sampler << " eta " << run.eta << ": mean " << m.mean[0] << ", " << m.mean[1] << "; variance " << m.var[0] << ", " << m.var[1]);
         CHECK(model.calls == run.calls);
         // sampling tolerance: 5 standard errors, plus 0.01 of discretization bias
         for (size_t j = 0; j < 2; ++j) {
@@ -578,12 +594,12 @@ TEST_CASE("diffusion: samplers reproduce a mixture's component weights") {
         Rng rng(15);
         const Denoiser<double> model = kThreeBlobs.optimal_eps(s);
         const TensorD xT = TensorD::randn({N, 2}, rng);
-        const TensorD x = which == 0   ? ddpm_sample(s, p, model, xT, rng)
-                          : which == 1 ? ddim_sample(s, p, model, xT, grid, 0.0, rng)
-                          : which == 2 ? dpm_solver_pp_2m_sample(s, p, model, xT, grid)
-                          : which == 3 ? heun_sample(s, p, model, xT, grid)
-                          : which == 4 ? euler_sample(s, p, model, xT, timestep_grid(s, 100, Spacing::Uniform))
-                                       : predictor_corrector_sample(s, p, model, xT, rng);
+        const TensorD x = which == 0   ? run_sampler("ddpm", s, p, model, xT, {}, true, 0.0, rng)
+                          : which == 1 ? run_sampler("ddim", s, p, model, xT, grid, true, 0.0, rng)
+                          : which == 2 ? run_sampler("dpm", s, p, model, xT, grid, true)
+                          : which == 3 ? run_sampler("heun", s, p, model, xT, grid, true)
+                          : which == 4 ? run_sampler("euler", s, p, model, xT, timestep_grid(s, 100, Spacing::Uniform), true)
+                                       : run_sampler("pc", s, p, model, xT, {}, true, 0.0, rng);
         const std::vector<double> share = component_shares(kThreeBlobs, x);
         for (size_t k = 0; k < 3; ++k) {
             INFO("sampler " << which << " component " << k << ": share " << share[k]);
@@ -605,7 +621,7 @@ TEST_CASE("diffusion: Euler and Heun with clip_x0 follow the clamped x_0 hat and
     Rng rng(17);
     const TensorD xT = TensorD::randn({256, 2}, rng);
     for (const bool heun : {false, true}) {
-        auto run = [&](bool clip) { return heun ? heun_sample(s, p, wild, xT, grid, clip) : euler_sample(s, p, wild, xT, grid, clip); };
+        auto run = [&](bool clip) { return heun ? run_sampler("heun", s, p, wild, xT, grid, clip) : run_sampler("euler", s, p, wild, xT, grid, clip); };
         const TensorD clipped = run(true), free = run(false);
         double clipped_max = 0, free_max = 0;
         for (int64_t i = 0; i < xT.numel(); ++i) {
@@ -631,10 +647,10 @@ TEST_CASE("diffusion: one-step sampling returns x_0 hat at T-1 with one model ca
     const TensorD eps = exact(xT, Tensor<int64_t>(Shape{64}, 999));
     for (int which = 0; which < 4; ++which) {
         Counted model{exact};
-        const TensorD x = which == 0   ? ddim_sample(s, p, model.wrap(), xT, grid, 0.0, rng, false)
-                          : which == 1 ? dpm_solver_pp_2m_sample(s, p, model.wrap(), xT, grid, false)
-                          : which == 2 ? euler_sample(s, p, model.wrap(), xT, grid, false)
-                                       : heun_sample(s, p, model.wrap(), xT, grid, false);
+        const TensorD x = which == 0   ? run_sampler("ddim", s, p, model.wrap(), xT, grid, false, 0.0, rng)
+                          : which == 1 ? run_sampler("dpm", s, p, model.wrap(), xT, grid, false)
+                          : which == 2 ? run_sampler("euler", s, p, model.wrap(), xT, grid, false)
+                                       : run_sampler("heun", s, p, model.wrap(), xT, grid, false);
         INFO("sampler " << which);
         CHECK(model.calls == 1);
         double worst = 0;
@@ -653,8 +669,8 @@ TEST_CASE("diffusion: DPM-Solver++(2M) takes its first step and its step into t 
     Rng rng(20);
     const TensorD xT = TensorD::randn({64, 2}, rng);
     auto largest_gap = [&](const std::vector<int64_t>& grid) {
-        const TensorD a = dpm_solver_pp_2m_sample(s, p, exact, xT, grid, false);
-        const TensorD b = ddim_sample(s, p, exact, xT, grid, 0.0, rng, false);
+        const TensorD a = run_sampler("dpm", s, p, exact, xT, grid, false);
+        const TensorD b = run_sampler("ddim", s, p, exact, xT, grid, false, 0.0, rng);
         double gap = 0;
         for (int64_t i = 0; i < a.numel(); ++i) gap = std::max(gap, std::abs(a.data()[i] - b.data()[i]));
         return gap;
@@ -682,10 +698,10 @@ TEST_CASE("diffusion: orders of convergence on the exact probability-flow ODE of
     const TensorD xT = TensorD::randn({32, 2}, rng);
     auto error = [&](int which, int64_t n) {
         const std::vector<int64_t> grid = grid_to_100(n);
-        const TensorD x = which == 0   ? ddim_sample(s, p, exact, xT, grid, 0.0, rng, false)
-                          : which == 1 ? euler_sample(s, p, exact, xT, grid, false)
-                          : which == 2 ? dpm_solver_pp_2m_sample(s, p, exact, xT, grid, false)
-                                       : heun_sample(s, p, exact, xT, grid, false);
+        const TensorD x = which == 0   ? run_sampler("ddim", s, p, exact, xT, grid, false, 0.0, rng)
+                          : which == 1 ? run_sampler("euler", s, p, exact, xT, grid, false)
+                          : which == 2 ? run_sampler("dpm", s, p, exact, xT, grid, false)
+                                       : run_sampler("heun", s, p, exact, xT, grid, false);
         const double aT = s.sqrt_alphas_cumprod[999], bT = s.sqrt_one_minus_alphas_cumprod[999];
         const double a = s.sqrt_alphas_cumprod[100], b = s.sqrt_one_minus_alphas_cumprod[100];
         double worst = 0;
@@ -717,10 +733,10 @@ TEST_CASE("diffusion: DDIM with eta = 0 converges as the number of steps grows")
     Rng rng(16);
     const TensorD xT = TensorD::randn({200, 2}, rng);
     const Denoiser<double> model = kThreeBlobs.optimal_eps(s);
-    const TensorD reference = ddim_sample(s, p, model, xT, timestep_grid(s, 1000, Spacing::Uniform), 0.0, rng, false);
+    const TensorD reference = run_sampler("ddim", s, p, model, xT, timestep_grid(s, 1000, Spacing::Uniform), false, 0.0, rng);
     std::vector<double> errors;
     for (int64_t n : {10, 20, 40, 80, 160}) {
-        const TensorD x = ddim_sample(s, p, model, xT, timestep_grid(s, n, Spacing::Uniform), 0.0, rng, false);
+        const TensorD x = run_sampler("ddim", s, p, model, xT, timestep_grid(s, n, Spacing::Uniform), false, 0.0, rng);
         double e = 0;
         for (int64_t i = 0; i < x.numel(); ++i) e += std::pow(x.data()[i] - reference.data()[i], 2) / double(x.numel());
         errors.push_back(std::sqrt(e));
@@ -760,7 +776,7 @@ TEST_CASE("diffusion: denoising score matching has its closed-form minimum at th
 TEST_CASE("diffusion: annealed Langevin dynamics with the true score samples the data") {
     const std::vector<double> sigmas = geometric_sigmas(3.0, 0.05, 8);
     const double mu = -0.2, sd = 0.5;
-    const ScoreModel<double> score = [&](const TensorD& x, const Tensor<int64_t>& level) {
+    const Denoiser<double> score = [&](const TensorD& x, const Tensor<int64_t>& level) {
         TensorD out(x.shape());
         for (int64_t i = 0; i < x.numel(); ++i) {
             const double sig = sigmas[static_cast<size_t>(level(i / (x.numel() / x.size(0))))];
@@ -770,7 +786,9 @@ TEST_CASE("diffusion: annealed Langevin dynamics with the true score samples the
     };
     Rng rng(18);
     const int64_t N = 4000;
-    const TensorD x = annealed_langevin_sample(sigmas, score, TensorD::rand({N, 2}, rng, -1, 1), rng, 100, 2e-4);
+    AnnealedLangevinSampler<double> langevin(sigmas, 100, 2e-4, true, Rng(19));
+    CHECK(langevin.total_calls() == 8 * 100 + 1);
+    const TensorD x = sample(langevin, score, TensorD::rand({N, 2}, rng, -1, 1));
     const Moments m = moments(x);
     const double sl2 = 0.05 * 0.05, want_var = sd * sd * sd * sd / (sd * sd + sl2);  // after Tweedie's denoising step
     INFO("mean " << m.mean[0] << " variance " << m.var[0] << " (want " << want_var << ")");

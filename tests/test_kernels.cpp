@@ -1,5 +1,5 @@
 // Tests of kernels/: every fast kernel (float, SIMD + OpenMP) against the scalar
-// reference run in double, on sizes that hit the SIMD leftovers. Tolerance (DESIGN.md):
+// reference run in double, on sizes that hit the SIMD leftovers. Tolerance (docs/testing.md):
 // |fast - ref| <= 1e-5 + 1.3e-6 k |ref|, k the reduction length (1 for elementwise).
 #include <doctest/doctest.h>
 

@@ -138,7 +138,7 @@ TEST_CASE("nn: gradcheck of a tiny U-Net, class-conditional, with attention at t
             name == "class_emb.weight" || name == "conv_out.bias")
             checked.push_back(*p);
     CHECK(checked.size() == 7);
-    check_gradients([&](const Inputs& v) { return model.forward(v[0], t, &y); }, checked);
+    check_gradients([&](const Inputs& v) { return model.forward(v[0], t, {y, {}}); }, checked);
 }
 
 TEST_CASE("nn: timestep embedding is sin then cos of t exp(-ln(10000) i / half)") {
@@ -259,7 +259,10 @@ TEST_CASE("nn: bad configurations and inputs are named") {
     const Tensor<int64_t> t({2}, {1, 2});
     CHECK_THROWS_WITH_AS(model.forward(VarF(TensorF({2, 3, 28, 28})), t), doctest::Contains("is not [B, 1, 28, 28]"), ShapeError);
     CHECK_THROWS_WITH_AS(model.forward(VarF(TensorF({3, 1, 28, 28})), t), doctest::Contains("one timestep per image"), ShapeError);
-    CHECK_THROWS_AS(model.forward(VarF(TensorF({2, 1, 28, 28})), t, &t), std::invalid_argument);
+    CHECK_THROWS_WITH_AS(model.forward(VarF(TensorF({2, 1, 28, 28})), t, {t, {}}), doctest::Contains("labels given to a model without classes"),
+                         std::invalid_argument);
+    CHECK_THROWS_WITH_AS(model.forward(VarF(TensorF({2, 1, 28, 28})), t, {{}, TensorF({2, 1, 28, 28})}),
+                         doctest::Contains("a conditioning image given to a model that takes none"), std::invalid_argument);
     CHECK_THROWS_WITH_AS(conv2d(VarF(TensorF({1, 2, 5, 5})), VarF(TensorF({4, 3, 3, 3})), VarF()), doctest::Contains("conv2d: shapes [1,2,5,5] and [4,3,3,3]"), ShapeError);
 }
 

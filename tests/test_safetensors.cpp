@@ -1,6 +1,6 @@
 // Tests of io/json.hpp and io/safetensors.hpp: round trips, the exact byte layout, one
 // case per rejection rule (bad files built in memory), crash-safe writing, and a golden
-// file written by PyTorch (shared/reference/torch_unet.py --export).
+// file written by PyTorch (benchmarks/torch_unet.py --export).
 #include <doctest/doctest.h>
 
 #include <algorithm>

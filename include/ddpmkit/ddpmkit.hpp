@@ -9,6 +9,7 @@
 #include "ddpmkit/core/shape.hpp"
 #include "ddpmkit/core/tensor.hpp"
 
+#include "ddpmkit/kernels/arithmetic.hpp"
 #include "ddpmkit/kernels/elementwise.hpp"
 #include "ddpmkit/kernels/gemm.hpp"
 #include "ddpmkit/kernels/layout.hpp"

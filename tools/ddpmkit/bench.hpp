@@ -41,14 +41,14 @@ inline double peak_rss_mb() {
     return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports kilobytes
 }
 
-// Times what shared/reference/torch_unet.py times, the same way, and prints the same JSON keys:
-// the reference U-Net (UNET.md), x0 ~ U[-1, 1], linear betas 1e-4 .. 0.02 over 1000 steps;
+// Times what benchmarks/torch_unet.py times, the same way, and prints the same JSON keys:
+// the reference U-Net (docs/unet.md), x0 ~ U[-1, 1], linear betas 1e-4 .. 0.02 over 1000 steps;
 // train step = q_sample, forward, MSE on eps, zero grads, backward, Adam(2e-4);
 // sample step = one forward without gradients at t = 500.
 inline int cmd_bench(int argc, char** argv) {
     Flags f("bench unet",
             "Times the reference U-Net's training step (forward + backward + Adam on the eps-MSE loss) and\n"
-            "sampling step (one forward without gradients), as shared/reference/torch_unet.py does, and\n"
+            "sampling step (one forward without gradients), as benchmarks/torch_unet.py does, and\n"
             "prints one JSON line: params, batch, threads, train_step_s, sample_step_s (medians after\n"
             "warm-up) and peak_rss_mb (the process's peak resident memory).",
             {{"batch", "B", "images per step", "64"},

@@ -57,57 +57,49 @@ inline train::LoadedModel load_checkpoint(const Flags& f) {
 
 // ---- the sampler: --sampler, --steps, --spacing, --eta ----
 
-// A sampler and its grid, as `sample` and the main job's pictures run it. The defaults are
-// the best samples for their cost in the comparison of README.md (Frechet distances), the
-// sampler of the trainer's grids.
+// A sampler of the registry and its options, as `sample` and the main job's pictures run
+// it. The defaults (the registry's first sampler, SamplerOptions' steps) are the best
+// samples for their cost in the comparison of README.md, and the trainer's grids use them.
 struct SamplerChoice {
-    std::string name = "dpm";
-    int64_t steps = train::TrainConfig().sample_steps;
-    diffusion::Spacing spacing = diffusion::Spacing::Uniform;
-    double eta = 0.0;
+    std::string name = diffusion::default_sampler();
+    diffusion::SamplerOptions options;
 };
-inline const std::vector<std::string> kSamplers = {"dpm", "ddim", "ddpm", "euler", "heun", "pc"};
 inline const std::vector<std::string> kSpacings = {"uniform", "quadratic", "karras"};
 
 inline Flags::Specs sampler_flags() {
     const SamplerChoice defaults;
-    return {{"sampler", "NAME", "dpm (DPM-Solver++ 2M), ddim, ddpm (ancestral, all T steps), euler, heun or pc", defaults.name},
-            {"steps", "N", "grid size (model calls; heun calls 2N-1; ddpm and pc use every step)", std::to_string(defaults.steps)},
+    std::string names;
+    for (const auto& e : diffusion::sampler_registry<float>()) names += (names.empty() ? "" : "; ") + e.name + ": " + e.summary;
+    return {{"sampler", "NAME", names, defaults.name},
+            {"steps", "N", "grid size (model calls; heun calls 2N-1; ddpm and pc use every step)", std::to_string(defaults.options.steps)},
             {"spacing", "NAME", one_of(kSpacings), kSpacings[0]},
             {"eta", "ETA", "DDIM noise (0: deterministic, 1: ancestral)", "0"}};
 }
 
 inline SamplerChoice sampler_choice(const Flags& f) {
     SamplerChoice s;
-    s.name = f.choice("sampler", kSamplers);
-    s.steps = f.integer("steps", 1);
+    s.name = f.choice("sampler", diffusion::sampler_names());
+    s.options.steps = f.integer("steps", 1);
     const std::string spacing = f.choice("spacing", kSpacings);
-    s.spacing = spacing == "quadratic" ? diffusion::Spacing::Quadratic
-                : spacing == "karras"  ? diffusion::Spacing::Karras
-                                       : diffusion::Spacing::Uniform;
-    s.eta = f.number("eta", 0);
+    s.options.spacing = spacing == "quadratic" ? diffusion::Spacing::Quadratic
+                        : spacing == "karras"  ? diffusion::Spacing::Karras
+                                               : diffusion::Spacing::Uniform;
+    s.options.eta = f.number("eta", 0);
     return s;
 }
 
 // The grid must fit the checkpoint's process.
 inline void check_steps(const SamplerChoice& s, const train::LoadedModel& m) {
-    if (s.steps > m.schedule.num_steps())
-        throw UsageError("--steps " + std::to_string(s.steps) + " is more than the checkpoint's " +
+    if (s.options.steps > m.schedule.num_steps())
+        throw UsageError("--steps " + std::to_string(s.options.steps) + " is more than the checkpoint's " +
                          std::to_string(m.schedule.num_steps()) + " timesteps");
 }
 
-inline TensorF run_sampler(const SamplerChoice& s, const train::LoadedModel& m, const TensorF& xT, Rng& rng,
-                           const diffusion::StepCallback<float>& on_step = {}) {
-    const diffusion::Denoiser<float> model = train::denoiser(*m.model);
-    const diffusion::Parametrization& p = m.config.param;
-    if (s.name == "ddpm") return diffusion::ddpm_sample(m.schedule, p, model, xT, rng, true, on_step);
-    if (s.name == "pc") return diffusion::predictor_corrector_sample(m.schedule, p, model, xT, rng, 1, 0.16, true, on_step);
-    const std::vector<int64_t> grid = diffusion::timestep_grid(m.schedule, s.steps, s.spacing);
-    if (s.name == "dpm") return diffusion::dpm_solver_pp_2m_sample(m.schedule, p, model, xT, grid, true, on_step);
-    if (s.name == "ddim") return diffusion::ddim_sample(m.schedule, p, model, xT, grid, s.eta, rng, true, on_step);
-    if (s.name == "euler") return diffusion::euler_sample(m.schedule, p, model, xT, grid, true, on_step);
-    if (s.name == "heun") return diffusion::heun_sample(m.schedule, p, model, xT, grid, true, on_step);
-    throw std::logic_error("run_sampler: no sampler named \"" + s.name + "\"");
+// The chosen sampler on the checkpoint's process, its noise drawn from a stream of its own
+// (x_T comes from the seed's stream).
+inline std::unique_ptr<diffusion::ProcessSampler<float>> make_sampler(SamplerChoice s, const train::LoadedModel& m, uint64_t seed) {
+    s.options.rng = Rng(seed ^ 0x6e6f697365ULL);
+    return diffusion::make_sampler<float>(s.name, m.schedule, m.config.param, s.options);
 }
 
 }  // namespace cli

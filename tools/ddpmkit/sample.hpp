@@ -20,7 +20,8 @@ inline int cmd_sample(int argc, char** argv) {
     if (!f.parse(argc, argv)) return 0;
     const SamplerChoice sampler = sampler_choice(f);
     const int64_t n = f.integer("n", 1), batch = std::min(n, f.integer("batch", 1));
-    Rng rng(static_cast<uint64_t>(f.integer("seed", 0)));
+    const uint64_t seed = static_cast<uint64_t>(f.integer("seed", 0));
+    Rng rng(seed);
     const std::string out = f.str("out"), raw = f.str("raw");
     if (f.str("checkpoint").empty()) throw UsageError("--checkpoint FILE is required");
     prepare_output_file(out);
@@ -30,10 +31,12 @@ inline int cmd_sample(int argc, char** argv) {
 
     const nn::UNetConfig& mc = m.config.model;
     TensorF all({n, mc.in_ch, mc.res, mc.res});
+    const auto stepper = make_sampler(sampler, m, seed);
     ProgressLine progress(n);
     for (int64_t done = 0; done < n; done += batch) {
         const int64_t b = std::min(batch, n - done);
-        const TensorF x = run_sampler(sampler, m, TensorF::randn({b, mc.in_ch, mc.res, mc.res}, rng), rng);
+        stepper->restart();
+        const TensorF x = diffusion::sample(*stepper, train::denoiser(*m.model), TensorF::randn({b, mc.in_ch, mc.res, mc.res}, rng));
         std::copy(x.data(), x.data() + x.numel(), all.data() + done * x.numel() / b);
         progress.update(done + b);
     }

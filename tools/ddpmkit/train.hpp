@@ -143,16 +143,17 @@ inline int cmd_train(int argc, char** argv) {
 
     // The pictures: samples, the reverse chain of a few samples, the loss curve.
     SamplerChoice sampler;  // the default, as `ddpmkit sample` and the trainer's grids run it
-    sampler.steps = std::min(sampler.steps, c.timesteps);
+    sampler.options.steps = std::min(sampler.options.steps, c.timesteps);
     trainer.write_sample_grid(out + "/samples.png");
     const train::LoadedModel m = train::load_checkpoint(trainer.checkpoint_path());
     Rng rng(c.seed + 777);
     std::vector<TensorF> frames;
     const TensorF xT = TensorF::randn({8, c.model.in_ch, c.model.res, c.model.res}, rng);
     frames.push_back(xT);
-    const int64_t every = std::max<int64_t>(1, sampler.steps / 10);  // about ten frames
-    run_sampler(sampler, m, xT, rng, [&](int64_t step, int64_t, const TensorF& x) {
-        if ((step + 1) % every == 0) frames.push_back(x.clone());
+    const auto stepper = make_sampler(sampler, m, c.seed + 777);
+    const int64_t every = std::max<int64_t>(1, stepper->total_calls() / 10);  // about ten frames
+    diffusion::sample(*stepper, train::denoiser(*m.model), xT, {}, [&](int64_t call, int64_t, const TensorF& x) {
+        if ((call + 1) % every == 0) frames.push_back(x.clone());
     });
     write_png(out + "/chain.png", make_strip(frames));
     std::vector<double> steps, losses;
@@ -165,7 +166,7 @@ inline int cmd_train(int argc, char** argv) {
     std::printf("wrote %s/samples.png (%lld samples, %s %lld steps, EMA weights)\n"
                 "      %s/chain.png (the reverse chain x_T -> x_0 of 8 samples)\n"
                 "      %s/loss.png (the loss curve; every step in %s/log.csv)\n",
-                out.c_str(), static_cast<long long>(c.sample_count), sampler.name.c_str(), static_cast<long long>(sampler.steps),
+                out.c_str(), static_cast<long long>(c.sample_count), sampler.name.c_str(), static_cast<long long>(sampler.options.steps),
                 out.c_str(), out.c_str(), out.c_str());
     return 0;
 }

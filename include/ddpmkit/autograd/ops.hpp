@@ -13,6 +13,7 @@
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/parallel.hpp"
 #include "ddpmkit/core/tensor.hpp"
+#include "ddpmkit/kernels/arithmetic.hpp"
 #include "ddpmkit/kernels/elementwise.hpp"
 #include "ddpmkit/kernels/gemm.hpp"
 #include "ddpmkit/kernels/layout.hpp"
@@ -22,14 +23,6 @@
 DDPMKIT_BEGIN_NAMESPACE
 
 namespace autograd {
-
-// a op b on tensors, broadcast.
-template <class T>
-Tensor<T> broadcast(kernels::BinaryOp op, const Tensor<T>& a, const Tensor<T>& b, const char* name) {
-    Tensor<T> out = Tensor<T>::empty(broadcast_shapes(name, a.shape(), b.shape()));
-    kernels::broadcast_binary(op, a.data(), a.shape(), b.data(), b.shape(), out.data(), out.shape());
-    return out;
-}
 
 // Sums g over the axes along which a tensor of shape `target` was broadcast to g's shape.
 template <class T>
@@ -63,7 +56,7 @@ void accumulate(Node<T>& node, const Tensor<T>& g, T alpha = T(1), bool last_use
 template <class T>
 Var<T> binary(kernels::BinaryOp op, const char* name, const Var<T>& a, const Var<T>& b) {
     using kernels::BinaryOp;
-    return Var<T>::make(broadcast(op, a.value(), b.value(), name), name, {a, b}, [op, name](Node<T>& self) {
+    return Var<T>::make(ddpmkit::binary(op, a.value(), b.value(), name), name, {a, b}, [op, name](Node<T>& self) {
         Node<T>& pa = *self.parents[0];
         Node<T>& pb = *self.parents[1];
         const Tensor<T>& g = self.grad;
@@ -77,14 +70,14 @@ Var<T> binary(kernels::BinaryOp op, const char* name, const Var<T>& a, const Var
                 if (pb.requires_grad) accumulate(pb, sum_to_shape(g, pb.value.shape()), T(-1));
                 break;
             case BinaryOp::Mul:  // d(ab) = b da + a db
-                if (pa.requires_grad) accumulate(pa, sum_to_shape(broadcast(BinaryOp::Mul, g, pb.value, name), pa.value.shape()));
-                if (pb.requires_grad) accumulate(pb, sum_to_shape(broadcast(BinaryOp::Mul, g, pa.value, name), pb.value.shape()));
+                if (pa.requires_grad) accumulate(pa, sum_to_shape(ddpmkit::binary(BinaryOp::Mul, g, pb.value, name), pa.value.shape()));
+                if (pb.requires_grad) accumulate(pb, sum_to_shape(ddpmkit::binary(BinaryOp::Mul, g, pa.value, name), pb.value.shape()));
                 break;
             case BinaryOp::Div:  // d(a/b) = da / b - (a/b) db / b
-                if (pa.requires_grad) accumulate(pa, sum_to_shape(broadcast(BinaryOp::Div, g, pb.value, name), pa.value.shape()));
+                if (pa.requires_grad) accumulate(pa, sum_to_shape(ddpmkit::binary(BinaryOp::Div, g, pb.value, name), pa.value.shape()));
                 if (pb.requires_grad) {
-                    const Tensor<T> gy = broadcast(BinaryOp::Mul, g, self.value, name);
-                    accumulate(pb, sum_to_shape(broadcast(BinaryOp::Div, gy, pb.value, name), pb.value.shape()), T(-1));
+                    const Tensor<T> gy = ddpmkit::binary(BinaryOp::Mul, g, self.value, name);
+                    accumulate(pb, sum_to_shape(ddpmkit::binary(BinaryOp::Div, gy, pb.value, name), pb.value.shape()), T(-1));
                 }
                 break;
         }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,6 +55,32 @@ Var<T> q_sample(const Schedule& s, const Var<T>& x0, const Tensor<int64_t>& t, c
     if (x0.shape() != noise.shape()) throw shape_error("q_sample", x0.shape(), noise.shape(), "(x0, noise) differ");
     const int r = x0.dim();
     return extract<T>(s.sqrt_alphas_cumprod, t, r) * x0 + extract<T>(s.sqrt_one_minus_alphas_cumprod, t, r) * noise;
+}
+
+// x_t = sqrt(1 - beta_t) x_{t-1} + sqrt(beta_t) eps: one step of the forward chain
+// q(x_t | x_{t-1}) (Ho et al. 2020, eq. 2), given the noise; RePaint's jump back up.
+template <class T>
+Var<T> q_step(const Schedule& s, const Var<T>& x_prev, const Tensor<int64_t>& t, const Var<T>& noise) {
+    if (x_prev.shape() != noise.shape()) throw shape_error("q_step", x_prev.shape(), noise.shape(), "(x_prev, noise) differ");
+    std::vector<double> keep, add;
+    for (double b : s.betas) {
+        keep.push_back(std::sqrt(1.0 - b));
+        add.push_back(std::sqrt(b));
+    }
+    const int r = x_prev.dim();
+    return extract<T>(keep, t, r) * x_prev + extract<T>(add, t, r) * noise;
+}
+
+// The same two draws on plain tensors, for code outside the graph (samplers, tasks).
+template <class T>
+Tensor<T> q_sample(const Schedule& s, const Tensor<T>& x0, const Tensor<int64_t>& t, const Tensor<T>& noise) {
+    NoGradGuard no_grad;
+    return q_sample(s, Var<T>(x0), t, Var<T>(noise)).value();
+}
+template <class T>
+Tensor<T> q_step(const Schedule& s, const Tensor<T>& x_prev, const Tensor<int64_t>& t, const Tensor<T>& noise) {
+    NoGradGuard no_grad;
+    return q_step(s, Var<T>(x_prev), t, Var<T>(noise)).value();
 }
 
 // q(x_{t-1} | x_t, x_0) = N(mu tilde_t, beta tilde_t I)   (Ho et al. 2020, eqs. 6 and 7)

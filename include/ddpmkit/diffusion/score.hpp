@@ -26,9 +26,7 @@ inline std::vector<double> geometric_sigmas(double sigma_max, double sigma_min, 
     return s;
 }
 
-// The score network, or any function: x [B, ...] and each example's noise level index -> score.
-template <class T>
-using ScoreModel = std::function<Tensor<T>(const Tensor<T>& x, const Tensor<int64_t>& level)>;
+// The score network is a Denoiser whose "timestep" is the noise level's index i (sigma_i).
 
 // Denoising score matching with weight lambda(sigma) = sigma^2 (Song & Ermon 2019, eqs. 5-6):
 // for x_tilde = x + sigma z the target score is -z / sigma, and
@@ -49,32 +47,37 @@ Var<T> perturb(const Var<T>& x, const Var<T>& z, const std::vector<double>& sigm
 // Annealed Langevin dynamics in the convention of Song & Ermon 2020 (Algorithm 1): at each
 // level i, `steps` updates x += a_i s(x, sigma_i) + sqrt(2 a_i) z with a_i = eps sigma_i^2 /
 // sigma_L^2 (Song & Ermon 2019's Algorithm 1 writes x += alpha_i/2 s + sqrt(alpha_i) z: the
-// same update with alpha_i = 2 a_i, so its eps is twice this one); then
-// the final denoising step x += sigma_L^2 s(x, sigma_L) (Song & Ermon 2020, sec. 3.4,
-// Tweedie's formula), which returns the mean without adding noise.
+// same update with alpha_i = 2 a_i, so its eps is twice this one); then, with `denoise`, the
+// final step x += sigma_L^2 s(x, sigma_L) (Song & Ermon 2020, sec. 3.4, Tweedie's formula),
+// which returns the mean without adding noise. A stepper whose timesteps are the levels:
+// 0 (steps times), 1, ..., L-1 (steps times, and once more to denoise).
 template <class T>
-Tensor<T> annealed_langevin_sample(const std::vector<double>& sigmas, const NoDeduce<ScoreModel<T>>& model, Tensor<T> x, Rng& rng,
-                                   int64_t steps, double eps, bool denoise = true,
-                                   const NoDeduce<std::function<void(int64_t level, const Tensor<T>& x)>>& on_level = {}) {
-    const double last = sigmas.back() * sigmas.back();
-    const int64_t B = x.size(0);
-    for (size_t i = 0; i < sigmas.size(); ++i) {
-        const double a = eps * sigmas[i] * sigmas[i] / last;
-        const Tensor<int64_t> level(Shape{B}, static_cast<int64_t>(i));
-        for (int64_t k = 0; k < steps; ++k) {
-            const Tensor<T> score = model(x, level);
-            const Tensor<T> z = Tensor<T>::randn(x.shape(), rng);
-            for (int64_t j = 0; j < x.numel(); ++j)
-                x.data()[j] = static_cast<T>(x.data()[j] + a * score.data()[j] + std::sqrt(2.0 * a) * z.data()[j]);
-        }
-        if (on_level) on_level(static_cast<int64_t>(i), x);
+class AnnealedLangevinSampler : public Sampler<T> {
+public:
+    AnnealedLangevinSampler(std::vector<double> sigmas, int64_t steps, double eps, bool denoise = true, Rng rng = Rng(0))
+        : sigmas_(std::move(sigmas)), eps_(eps), denoise_(denoise), rng_(rng) {
+        if (sigmas_.empty() || steps < 1 || !(eps > 0.0))
+            throw std::invalid_argument("annealed Langevin: needs noise levels, steps >= 1 and eps > 0");
+        std::vector<int64_t> plan;
+        for (size_t i = 0; i < sigmas_.size(); ++i) plan.insert(plan.end(), static_cast<size_t>(steps), static_cast<int64_t>(i));
+        if (denoise) plan.push_back(static_cast<int64_t>(sigmas_.size()) - 1);
+        this->set_plan(plan);
     }
-    if (denoise) {
-        const Tensor<T> score = model(x, Tensor<int64_t>(Shape{B}, static_cast<int64_t>(sigmas.size()) - 1));
-        for (int64_t j = 0; j < x.numel(); ++j) x.data()[j] = static_cast<T>(x.data()[j] + last * score.data()[j]);
+
+protected:
+    Tensor<T> update(const Tensor<T>& x, int64_t level, const Tensor<T>& score) override {
+        const double last = sigmas_.back() * sigmas_.back();
+        if (denoise_ && this->calls() + 1 == this->total_calls()) return this->pred_x0_ = x + last * score;
+        const double a = eps_ * sigmas_[static_cast<size_t>(level)] * sigmas_[static_cast<size_t>(level)] / last;
+        return x + a * score + std::sqrt(2.0 * a) * Tensor<T>::randn(x.shape(), rng_);
     }
-    return x;
-}
+
+private:
+    std::vector<double> sigmas_;
+    double eps_;
+    bool denoise_;
+    Rng rng_;
+};
 
 }  // namespace diffusion
 DDPMKIT_END_NAMESPACE

@@ -1,6 +1,6 @@
 // ddpmkit — IDX files (MNIST, Fashion-MNIST), plain or gzipped, and whole-file reading.
 //
-// IDX layout (yann.lecun.com/exdb/mnist; DESIGN.md):
+// IDX layout (yann.lecun.com/exdb/mnist; docs/architecture.md):
 //   magic 00 00 <type> <ndims>   type 0x08 = unsigned byte (the only one data sets use);
 //   ndims big-endian u32 sizes;
 //   the data, row-major; the product of the sizes x element size is the rest of the file.

@@ -1,6 +1,6 @@
 // ddpmkit — pictures: image grids and strips as PNG or PGM/PPM, and line charts (loss curves).
 //
-// Pixel values in [-1, 1] map to bytes in [0, 255] with clamping (DESIGN.md); grids put a
+// Pixel values in [-1, 1] map to bytes in [0, 255] with clamping (docs/architecture.md); grids put a
 // 2-pixel border around and between the tiles. Shape letters: N images, C channels (1 or 3),
 // H x W pixels.
 //
@@ -68,7 +68,7 @@ struct Picture {
     uint8_t at(int x, int y, int c = 0) const { return pixels[(static_cast<size_t>(y) * width + x) * channels + c]; }
 };
 
-// [-1, 1] -> [0, 255], rounded to nearest and clamped (DESIGN.md). NaN -> 0: a diverged
+// [-1, 1] -> [0, 255], rounded to nearest and clamped (docs/architecture.md). NaN -> 0: a diverged
 // sample shows black instead of reaching an undefined float-to-int conversion.
 inline uint8_t to_pixel_byte(float v) {
     if (std::isnan(v)) return 0;

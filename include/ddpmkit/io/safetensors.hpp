@@ -1,6 +1,6 @@
 // ddpmkit — safetensors: the tensor file format of Hugging Face and PyTorch, read and written.
 //
-// Layout (DESIGN.md; github.com/huggingface/safetensors):
+// Layout (docs/architecture.md; github.com/huggingface/safetensors):
 //   u64 little-endian header length N;
 //   N bytes of UTF-8 JSON {"name":{"dtype":"F32","shape":[..],"data_offsets":[begin,end]},
 //                          "__metadata__":{"key":"value",..}};
@@ -265,7 +265,7 @@ inline void File::check_layout(uint64_t data_size) const {
 
 namespace detail {
 
-// Crash-safe replacement of a file (DESIGN.md, checkpoints). The bytes go to a temporary
+// Crash-safe replacement of a file (docs/architecture.md, formats). The bytes go to a temporary
 // file in the target's folder (so that rename stays on one filesystem and is atomic),
 // reach the disk (fsync), and only then replace the target by rename; a final fsync of
 // the folder makes the rename itself durable. Until commit() the target is untouched, and

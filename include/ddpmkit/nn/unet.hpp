@@ -1,5 +1,5 @@
 // ddpmkit — the DDPM U-Net (Ho et al. 2020, appendix B), exactly as written down in the
-// reference (shared/reference/UNET.md): the same blocks, order and parameter names as
+// reference (docs/unet.md): the same blocks, order and parameter names as
 // the PyTorch twin, so states load in both directions. Shape letters: B batch,
 // C channels, R side length, E = 4 ch the embedding width.
 #pragma once
@@ -13,6 +13,7 @@
 #include "ddpmkit/autograd/nn_ops.hpp"
 #include "ddpmkit/autograd/ops.hpp"
 #include "ddpmkit/config.hpp"
+#include "ddpmkit/nn/condition.hpp"
 #include "ddpmkit/nn/layers.hpp"
 #include "ddpmkit/nn/module.hpp"
 
@@ -68,15 +69,17 @@ struct UNetConfig {
     int64_t res = 28;
     double dropout = 0.0;
     int64_t num_classes = 0;  // > 0: class-conditional, with a null class for guidance
+    int64_t cond_ch = 0;      // > 0: an image of cond_ch channels is concatenated to x (SR3)
     int64_t heads = 1;
 
     int64_t out_channels() const { return out_ch > 0 ? out_ch : in_ch; }
+    ConditionSpec condition() const { return {num_classes, cond_ch}; }
 
     // Throws std::invalid_argument naming the first setting that cannot work.
     void validate() const {
         auto fail = [](const std::string& what) { throw std::invalid_argument("UNetConfig: " + what); };
-        if (in_ch < 1 || out_ch < 0 || ch < 1 || blocks < 1 || groups < 1 || res < 1 || heads < 1 || num_classes < 0)
-            fail("in_ch, ch, blocks, groups, res, heads must be positive; out_ch and num_classes not negative");
+        if (in_ch < 1 || out_ch < 0 || ch < 1 || blocks < 1 || groups < 1 || res < 1 || heads < 1 || num_classes < 0 || cond_ch < 0)
+            fail("in_ch, ch, blocks, groups, res, heads must be positive; out_ch, num_classes and cond_ch not negative");
         if (mult.empty()) fail("mult is empty");
         if (dropout < 0.0 || dropout >= 1.0) fail("dropout " + std::to_string(dropout) + " is outside [0, 1)");
         for (int64_t m : mult) {
@@ -95,7 +98,7 @@ struct UNetConfig {
         return {{"in_ch", std::to_string(in_ch)}, {"out_ch", std::to_string(out_channels())}, {"ch", std::to_string(ch)},
                 {"mult", join(mult)},            {"blocks", std::to_string(blocks)},        {"attn", join(attn)},
                 {"groups", std::to_string(groups)}, {"res", std::to_string(res)},           {"dropout", std::to_string(dropout)},
-                {"num_classes", std::to_string(num_classes)}, {"heads", std::to_string(heads)}};
+                {"num_classes", std::to_string(num_classes)}, {"cond_ch", std::to_string(cond_ch)}, {"heads", std::to_string(heads)}};
     }
     // Reads the keys that are present; the others keep their defaults.
     static UNetConfig from_metadata(const std::map<std::string, std::string>& meta) {
@@ -120,6 +123,7 @@ struct UNetConfig {
         get("res", c.res);
         get("dropout", c.dropout);
         get("num_classes", c.num_classes);
+        get("cond_ch", c.cond_ch);
         get("heads", c.heads);
         c.validate();
         return c;
@@ -154,14 +158,14 @@ private:
 };
 
 template <class T>
-class UNet : public Module<T> {
+class UNet : public DiffusionModule<T> {
 public:
     explicit UNet(const UNetConfig& config, uint64_t seed = 0) : config_(config), init_(seed), noise_(seed ^ 0x5eedULL) {
         config_.validate();
         const int64_t ch = config_.ch, E = 4 * ch, G = config_.groups;
         time_ = std::make_unique<TimestepEmbedding<T>>(ch, E, init_);
         this->register_module("time", *time_);
-        conv_in_ = std::make_unique<Conv2d<T>>(config_.in_ch, ch, 3, 1, 1, init_);
+        conv_in_ = std::make_unique<Conv2d<T>>(config_.in_ch + config_.cond_ch, ch, 3, 1, 1, init_);
         this->register_module("conv_in", *conv_in_);
         this->register_module("down", down_);
         this->register_module("mid", mid_);
@@ -212,9 +216,10 @@ public:
     // The generator of dropout masks (a checkpoint saves its state).
     Rng& noise_rng() { return noise_; }
 
-    // x [B, in_ch, res, res], integer timesteps t [B], class labels y [B] (class-conditional
-    // models; label num_classes means "no class") -> [B, out_ch, res, res].
-    Var<T> forward(const Var<T>& x, const Tensor<int64_t>& t, const Tensor<int64_t>* y = nullptr) const {
+    // x [B, in_ch, res, res], integer timesteps t [B] and what the config says the model is
+    // conditioned on: labels [B] (label num_classes means "no class"), an image
+    // [B, cond_ch, res, res] -> [B, out_ch, res, res].
+    Var<T> forward(const Var<T>& x, const Tensor<int64_t>& t, const Condition<T>& c = {}) const override {
         const Shape& s = x.shape();
         if (s.rank() != 4 || s[1] != config_.in_ch || s[2] != config_.res || s[3] != config_.res)
             throw shape_error("UNet::forward", s,
@@ -222,16 +227,11 @@ public:
                                   std::to_string(config_.res) + "]");
         if (t.numel() != s[0])
             throw shape_error("UNet::forward", s, t.shape(), "(x, t): one timestep per image is needed");
-        if ((config_.num_classes > 0) != (y != nullptr))
-            throw std::invalid_argument(config_.num_classes > 0 ? "UNet::forward: a class-conditional model needs labels y"
-                                                                : "UNet::forward: labels given to an unconditional model");
+        config_.condition().check("UNet::forward", c, s[0], s[2], s[3]);
         Var<T> emb = time_->forward(t);
-        if (y) {
-            if (y->numel() != s[0]) throw shape_error("UNet::forward", s, y->shape(), "(x, y): one label per image is needed");
-            emb = emb + class_emb_->forward(*y);
-        }
+        if (c.labels.defined()) emb = emb + class_emb_->forward(c.labels);
         const Var<T> emb_act = silu(emb);  // SiLU(emb), shared by every ResBlock
-        Var<T> h = conv_in_->forward(x);
+        Var<T> h = conv_in_->forward(c.image.defined() ? concat<T>({x, Var<T>(c.image)}, 1) : x);
         std::vector<Var<T>> hs = {h};
         for (const Step& step : down_plan_) {
             h = run(step, h, emb_act);

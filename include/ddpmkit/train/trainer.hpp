@@ -36,7 +36,7 @@ namespace train {
 
 struct TrainConfig {
     // The model: small and fast by default, what trains well in minutes on two cores
-    // (shared/reference/PROFILE.md): ch 16, 2 blocks, attention at 7x7.
+    // (docs/performance.md): ch 16, 2 blocks, attention at 7x7.
     nn::UNetConfig model = [] {
         nn::UNetConfig c;
         c.ch = 16;
@@ -62,7 +62,8 @@ struct TrainConfig {
     double checkpoint_minutes = 2.0;
     int64_t sample_every = 1000;  // 0: sample grids only at the end
     int64_t sample_count = 64;
-    int64_t sample_steps = 10;  // DPM-Solver++(2M) steps of the sample grids (README: Which sampler)
+    std::string sampler = diffusion::default_sampler();  // of the sample grids (README: Which sampler)
+    diffusion::SamplerOptions sampling;                  // its steps (at most timesteps), spacing, ...
 
     // The settings that define the model and the process, as checkpoint metadata.
     std::map<std::string, std::string> to_metadata() const {
@@ -196,11 +197,11 @@ inline LoadedModel load_checkpoint(const std::string& path, bool ema = true) {
     return m;
 }
 
-// The U-Net as a denoiser for the samplers (no gradients).
-inline diffusion::Denoiser<float> denoiser(const nn::UNet<float>& model) {
-    return [&model](const TensorF& x, const Tensor<int64_t>& t) {
+// Any diffusion model as a denoiser for the samplers (no gradients).
+inline diffusion::Denoiser<float> denoiser(const nn::DiffusionModule<float>& model) {
+    return [&model](const TensorF& x, const Tensor<int64_t>& t, const nn::Condition<float>& c) {
         NoGradGuard no_grad;
-        return model.forward(VarF(x), t).value();
+        return model.forward(VarF(x), t, c).value();
     };
 }
 
@@ -353,16 +354,16 @@ public:
         w.write(checkpoint_path());
     }
 
-    // A grid of samples from the EMA weights (DPM-Solver++(2M), fixed seed: grids over
-    // training compare).
+    // A grid of samples from the EMA weights (fixed seed: grids over training compare).
     void write_sample_grid(const std::string& path) {
         ema_.swap();
         model_.eval();
         Rng rng(c_.seed + 12345);
         const TensorF xT = TensorF::randn({c_.sample_count, c_.model.in_ch, c_.model.res, c_.model.res}, rng);
-        const int64_t steps = std::min(c_.sample_steps, schedule_.num_steps());
-        const TensorF x = diffusion::dpm_solver_pp_2m_sample(schedule_, c_.param, denoiser(model_), xT,
-                                                             diffusion::timestep_grid(schedule_, steps, diffusion::Spacing::Uniform));
+        diffusion::SamplerOptions o = c_.sampling;
+        o.steps = std::min(o.steps, schedule_.num_steps());
+        const auto sampler = diffusion::make_sampler<float>(c_.sampler, schedule_, c_.param, o);
+        const TensorF x = diffusion::sample(*sampler, denoiser(model_), xT);
         ema_.swap();
         write_grid_png(path, x);
     }

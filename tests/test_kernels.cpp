@@ -132,6 +132,36 @@ TEST_CASE("kernels: broadcast arithmetic matches the reference") {
         }
 }
 
+TEST_CASE("kernels: Tensor arithmetic broadcasts as the kernels do, with scalars and in place") {
+    Rng rng(3);
+    const TensorF x = TensorF::randn({2, 3, 4}, rng), y = TensorF::randn({3, 1}, rng), z = TensorF::rand({2, 3, 4}, rng, 0.5, 2.0);
+    const TensorF sum = x + y, diff = x - y, prod = x * y, quot = x / z, affine = 2.0 * x - 0.5, neg = -x, inv = 1.0 / z;
+    for (int64_t i = 0; i < 2; ++i)
+        for (int64_t j = 0; j < 3; ++j)
+            for (int64_t k = 0; k < 4; ++k) {
+                CHECK(sum(i, j, k) == x(i, j, k) + y(j, 0));
+                CHECK(diff(i, j, k) == x(i, j, k) - y(j, 0));
+                CHECK(prod(i, j, k) == x(i, j, k) * y(j, 0));
+                CHECK(quot(i, j, k) == x(i, j, k) / z(i, j, k));
+                CHECK(affine(i, j, k) == 2.0f * x(i, j, k) - 0.5f);
+                CHECK(neg(i, j, k) == -x(i, j, k));
+                CHECK(inv(i, j, k) == 1.0f / z(i, j, k));
+            }
+    TensorF acc = x.clone();
+    acc += y;
+    acc *= 3.0;
+    acc -= x;
+    acc /= z;
+    for (int64_t i = 0; i < acc.numel(); ++i) {
+        const int64_t j = (i / 4) % 3;
+        CHECK(acc.data()[i] == doctest::Approx(((x.data()[i] + y(j, 0)) * 3 - x.data()[i]) / z.data()[i]).epsilon(1e-6));
+    }
+    CHECK(!acc.shares_storage_with(x));  // x + y is a new tensor; += writes into its left side only
+    CHECK_THROWS_WITH_AS(x + TensorF({5}), doctest::Contains("operator+"), ShapeError);
+    TensorF small = y.clone();
+    CHECK_THROWS_WITH_AS(small += x, doctest::Contains("operator+="), ShapeError);  // would change the left's shape
+}
+
 TEST_CASE("kernels: axpy matches the reference") {
     for (int64_t n : kSizes) {
         const std::vector<float> x = random_floats(n, 1);

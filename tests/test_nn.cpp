@@ -141,6 +141,51 @@ TEST_CASE("nn: gradcheck of a tiny U-Net, class-conditional, with attention at t
     check_gradients([&](const Inputs& v) { return model.forward(v[0], t, {y, {}}); }, checked);
 }
 
+TEST_CASE("nn: gradcheck of a tiny U-Net conditioned on an image concatenated to x, and on labels") {
+    nn::UNetConfig c;
+    c.ch = 4;
+    c.mult = {1, 2};
+    c.blocks = 1;
+    c.attn = {};
+    c.groups = 2;
+    c.res = 4;
+    c.cond_ch = 2;
+    c.num_classes = 2;
+    nn::UNet<double> model(c, 6);
+    for (const auto& [name, param] : model.named_parameters())
+        if (name == "conv_in.weight") CHECK(param->shape() == Shape{4, 3, 3, 3});  // x and the image, 1 + 2 channels
+    const Tensor<int64_t> t({2}, {7, 300}), y({2}, {0, 2});
+    const VarD image = leaf({2, 2, 4, 4}, 3);
+    std::vector<VarD> checked = {leaf({2, 1, 4, 4}, 2)};
+    for (auto& [name, param] : model.named_parameters())
+        if (name == "conv_in.weight" || name == "class_emb.weight") checked.push_back(*param);
+    check_gradients([&](const Inputs& v) { return model.forward(v[0], t, {y, image.value()}); }, checked);
+    // The image is an input beside x (a constant to the graph): the output changes with it, and
+    // label 2 (no class) differs from label 0.
+    const VarD x = leaf({2, 1, 4, 4}, 2);
+    const TensorD base = model.forward(x, t, {y, image.value()}).value();
+    const TensorD other_image = model.forward(x, t, {y, (image.value() * 2.0)}).value();
+    const TensorD other_label = model.forward(x, t, {Tensor<int64_t>({2}, {0, 0}), image.value()}).value();
+    double image_gap = 0, label_gap = 0;
+    for (int64_t i = 16; i < 32; ++i) {  // the second image
+        image_gap = std::max(image_gap, std::abs(base.data()[i] - other_image.data()[i]));
+        label_gap = std::max(label_gap, std::abs(base.data()[i] - other_label.data()[i]));
+    }
+    CHECK(image_gap > 1e-6);
+    CHECK(label_gap > 1e-6);
+    // A conditional model requires what its config names, in the right shape and range.
+    auto error = [&](const nn::Condition<double>& cond) { return message_of<std::exception>([&] { model.forward(x, t, cond); }); };
+    CHECK(error({{}, image.value()}).find("a class-conditional model (2 classes) needs labels; label 2 means \"no class\"") != std::string::npos);
+    CHECK(error({y, {}}).find("conditioned on an image of 2 channels, and none was given") != std::string::npos);
+    CHECK(error({Tensor<int64_t>({2}, {0, 3}), image.value()}).find("label 3 of image 1 is outside [0, 2]") != std::string::npos);
+    CHECK(error({Tensor<int64_t>({3}, {0, 1, 1}), image.value()}).find("one label per image") != std::string::npos);
+    CHECK(error({y, TensorD({2, 2, 8, 8})}).find("is not the conditioning image [2,2,4,4]") != std::string::npos);
+    // The config round-trips through checkpoint metadata.
+    const nn::UNetConfig back = nn::UNetConfig::from_metadata(c.to_metadata());
+    CHECK(back.cond_ch == 2);
+    CHECK(back.num_classes == 2);
+}
+
 TEST_CASE("nn: timestep embedding is sin then cos of t exp(-ln(10000) i / half)") {
     const Tensor<int64_t> t({2}, {0, 10});
     const TensorD e = nn::timestep_embedding<double>(t, 8);

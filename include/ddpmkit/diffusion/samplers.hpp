@@ -253,7 +253,7 @@ protected:
     Tensor<T> update(const Tensor<T>& x, int64_t t, const Tensor<T>& out) override { return ancestral(x, t, out, this->o_.clip_x0); }
     Tensor<T> ancestral(const Tensor<T>& x, int64_t t, const Tensor<T>& out, bool clip_x0) {
         const PMeanVariance<T> pm = this->predict(x, t, out, clip_x0);
-        if (t == 0) return pm.mean.value();
+        if (t == 0) return pm.pred_x0.value();  // the posterior mean at t = 0 is x0_hat
         NoGradGuard no_grad;
         return (pm.mean + exp(T(0.5) * pm.log_variance) * Var<T>(Tensor<T>::randn(x.shape(), this->o_.rng))).value();
     }

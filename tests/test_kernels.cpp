@@ -50,8 +50,16 @@ void check_close(const float* got, const double* want, int64_t n, double k, cons
 TEST_CASE("kernels: the build reports its instruction set") {
     MESSAGE("kernels built for " << DDPMKIT_ARCH_NAME << " with " << num_threads() << " threads");
     CHECK(std::string(DDPMKIT_ARCH_NAME).size() > 0);
+    static_assert(arch_name()[0] != '\0', "arch_name() is a constant expression");
+    CHECK(std::string(arch_name()) == DDPMKIT_ARCH_NAME);
+#if defined(DDPMKIT_HAS_OPENMP)
+    CHECK(has_openmp());
+#else
+    CHECK(!has_openmp());
+#endif
 #if defined(DDPMKIT_NO_SIMD)
     CHECK(!simd::kEnabled);
+    CHECK(std::string(arch_name()) == "scalar");
 #endif
 }
 

@@ -2,7 +2,9 @@
 // against updates written out by hand, clipping, the LR schedule, the EMA, saved state.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -175,4 +177,108 @@ TEST_CASE("train: TrainConfig metadata round trip, and what it refuses") {
     CHECK(refusal(classifier) == "not a ddpmkit training checkpoint (its metadata has kind = \"ddpmkit-classifier\")");
     CHECK(refusal(junk) == "checkpoint metadata timesteps = \"12abc\" is not a number");
     CHECK(refusal(missing) == "checkpoint metadata has no \"lr\"");
+    // Checkpoints of older versions lack the keys added since: they read as the defaults.
+    std::map<std::string, std::string> older = m;
+    for (const char* key : {"timestep_sampler", "label_dropout", "data", "lr_decay", "cond_ch"}) CHECK(older.erase(key) == 1);
+    const train::TrainConfig old = train::TrainConfig::from_metadata(older);
+    CHECK(old.timestep_sampler_name() == "uniform");
+    CHECK(old.lr_decay == 0);
+    CHECK(old.data.empty());
+    CHECK(old.model.cond_ch == 0);
+    c.loss = diffusion::LossType::Kl;
+    CHECK(c.timestep_sampler_name() == "importance");  // L_vlb needs it (Nichol & Dhariwal sec. 3.3)
+}
+
+namespace {
+
+// The smallest diffusion model: eps_hat = w x_t + b, conditioned on nothing it needs but
+// recording the labels it is given.
+struct AffineModel : nn::DiffusionModule<float> {
+    VarF w{TensorF({1}, {0.5f}), true}, b{TensorF({1}, {0.0f}), true};
+    mutable std::vector<int64_t> seen_labels;
+    AffineModel() {
+        register_parameter("w", w);
+        register_parameter("b", b);
+    }
+    VarF forward(const VarF& x, const Tensor<int64_t>&, const nn::Condition<float>& c) const override {
+        if (c.labels.defined()) seen_labels.insert(seen_labels.end(), c.labels.data(), c.labels.data() + c.labels.numel());
+        return x * w + b;
+    }
+};
+
+// The same 16 images, all of class 3, batch after batch.
+struct FixedSource : train::BatchSource {
+    TensorF x0;
+    FixedSource() {
+        Rng rng(5);
+        x0 = TensorF::rand({16, 1, 2, 2}, rng, -1, 1);
+    }
+    train::Batch next() override { return {x0, {Tensor<int64_t>(Shape{16}, 3), {}}}; }
+};
+
+struct Recorder : train::Observer {
+    std::vector<train::StepReport> reports;
+    int starts = 0, ends = 0;
+    void on_start(train::Trainer&) override { ++starts; }
+    void on_step(train::Trainer&, const train::StepReport& r) override { reports.push_back(r); }
+    void on_end(train::Trainer&) override { ++ends; }
+};
+
+}  // namespace
+
+TEST_CASE("train: the Trainer trains any model with label dropout, a weighting, a cosine LR schedule and observers") {
+    AffineModel model;
+    FixedSource data;
+    train::TrainerOptions o;
+    o.label_dropout = 0.25;
+    o.null_label = 9;
+    o.weighting = [](const Tensor<int64_t>& t) { return TensorF(t.shape(), 2.0f); };
+    o.lr = train::LrSchedule{0.05, 5, 40, 0.0};
+    train::Trainer trainer(model, diffusion::Schedule::linear(100), data, o);
+    auto recorder = std::make_shared<Recorder>();
+    trainer.add_observer(recorder);
+    trainer.run(50, 0);
+    CHECK(trainer.step() == 50);
+    CHECK(recorder->starts == 1);
+    CHECK(recorder->ends == 1);
+    REQUIRE(recorder->reports.size() == 50);
+    for (size_t i = 0; i < 50; ++i) {
+        const train::StepReport& r = recorder->reports[i];
+        CHECK(r.step == int64_t(i) + 1);
+        CHECK(r.lr == doctest::Approx(o.lr.at(int64_t(i))));        // warmup, then cosine to 0 at step 40
+        CHECK(r.loss == doctest::Approx(2.0 * r.mse).epsilon(1e-5));  // weight 2 on every example's MSE
+    }
+    CHECK(recorder->reports[40].lr == 0.0);  // LrSchedule counts steps from 0: step index 40 is the 41st
+    // 800 labels: a quarter became the null label 9, the rest stayed 3.
+    REQUIRE(model.seen_labels.size() == 800);
+    const double nulls = double(std::count(model.seen_labels.begin(), model.seen_labels.end(), 9)) / 800.0;
+    CHECK(std::count(model.seen_labels.begin(), model.seen_labels.end(), 3) + std::count(model.seen_labels.begin(), model.seen_labels.end(), 9) == 800);
+    CHECK(std::abs(nulls - 0.25) < 5 * std::sqrt(0.25 * 0.75 / 800));
+    // It learned: x_t alone predicts eps with w near b_t / (a_t^2 var(x0) + b_t^2) > 0.5 on average.
+    CHECK(recorder->reports.back().mse < recorder->reports.front().mse);
+}
+
+TEST_CASE("train: the Trainer stops before the update when the loss is not finite") {
+    AffineModel model;
+    model.w.value().fill(std::numeric_limits<float>::quiet_NaN());
+    FixedSource data;
+    train::Trainer trainer(model, diffusion::Schedule::linear(100), data, train::TrainerOptions{});
+    CHECK(test::message_of<train::TrainingDiverged>([&] { trainer.run(3, 0); }) ==
+          "training stopped: the loss became NaN at step 1, before the update");
+    CHECK(trainer.step() == 0);
+    CHECK(std::isnan(model.w.value()(0)));
+    CHECK(model.b.value()(0) == 0.0f);  // no update reached the weights
+}
+
+TEST_CASE("train: the importance sampler's state round-trips, and a wrong one is named") {
+    diffusion::LossSecondMomentSampler a(4, 3), b(4, 3);
+    for (int k = 0; k < 5; ++k) a.update(Tensor<int64_t>({4}, {0, 1, 2, 3}), {1.0 + k, 2.0, 3.0 * k, 0.5});
+    CHECK(a.warmed_up());
+    b.restore(a.state());
+    CHECK(b.warmed_up());
+    CHECK(b.probabilities() == a.probabilities());
+    CHECK(a.state()(0, 0) == 3);  // history 3: the last three losses are kept
+    CHECK(a.state()(0, 1) == 3.0);
+    CHECK(test::message_of<std::runtime_error>([&] { b.restore(Tensor<double>({4, 2})); }) ==
+          "the importance sampler's state is [4,2], not [4,4]");
 }

@@ -49,3 +49,23 @@
 #define DDPMKIT_END_NAMESPACE \
     }                         \
     }
+
+DDPMKIT_BEGIN_NAMESPACE
+
+// The kernels compiled into the calling translation unit: "avx512", "avx2", "neon" or
+// "scalar" (DDPMKIT_ARCH_NAME), chosen by its compiler flags: a consumer built without
+// -march flags on x86-64 gets "scalar" (README: Instruction sets, ddpmkit::native). In the
+// ABI namespace, so each translation unit of a program built with mixed flags gets its own.
+constexpr const char* arch_name() noexcept { return DDPMKIT_ARCH_NAME; }
+
+// Whether the parallel loops of the calling translation unit use OpenMP (-fopenmp, and
+// DDPMKIT_NO_OPENMP not defined); without it they run on the calling thread.
+constexpr bool has_openmp() noexcept {
+#if defined(DDPMKIT_HAS_OPENMP)
+    return true;
+#else
+    return false;
+#endif
+}
+
+DDPMKIT_END_NAMESPACE

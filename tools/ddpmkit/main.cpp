@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (std::string(argv[1]) == "--version") {
-        std::printf("%s\n", kVersion.c_str());
+        std::printf("ddpmkit %s (%s kernels, %s)\n", DDPMKIT_VERSION_STRING, ddpmkit::arch_name(),
+                    ddpmkit::has_openmp() ? "OpenMP" : "no OpenMP");
         return 0;
     }
     const std::string command = argv[1];

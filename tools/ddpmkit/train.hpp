@@ -26,6 +26,10 @@ inline const std::vector<std::pair<std::string, std::vector<std::string>>> kRunF
     {"schedule", {"schedule"}},
     {"timesteps", {"timesteps"}},
     {"min-snr", {"min_snr_gamma"}},
+    {"timestep-sampler", {"timestep_sampler"}},
+    {"label-dropout", {"label_dropout"}},
+    {"data", {"data"}},
+    {"lr-decay", {"lr_decay"}},
     {"batch", {"batch"}},
     {"lr", {"lr"}},
     {"warmup", {"warmup"}},
@@ -49,6 +53,12 @@ inline train::TrainConfig run_config(const Flags& f) {
         throw UsageError("--timesteps " + f.str("timesteps") + " does not fit the " + c.schedule + " schedule: " + e.what());
     }
     c.min_snr_gamma = f.number("min-snr", 0);
+    const std::string ts = f.choice("timestep-sampler", {"auto", "uniform", "importance"});
+    c.timestep_sampler = ts == "auto" ? "" : ts;
+    c.label_dropout = f.number("label-dropout", 0);
+    if (c.label_dropout >= 1) throw UsageError("--label-dropout is a share in [0, 1), not " + f.str("label-dropout"));
+    c.data = f.choice("data", kDataSets);
+    c.lr_decay = f.integer("lr-decay", 0);
     c.batch = f.integer("batch", 1);
     c.lr = f.number("lr", 0);
     c.warmup = f.integer("warmup", 0);
@@ -74,9 +84,13 @@ inline int cmd_train(int argc, char** argv) {
                     {"schedule", "NAME", "linear, cosine or sigmoid", "linear"},
                     {"timesteps", "T", "diffusion steps", "1000"},
                     {"min-snr", "GAMMA", "min-SNR-gamma loss weighting (0: off)", "0"},
+                    {"timestep-sampler", "NAME", "how t is drawn: uniform, importance (loss-aware) or auto (importance for kl)", "auto"},
+                    {"classes", "", "class-conditional: the model takes the data's labels (null label for guidance)", ""},
+                    {"label-dropout", "P", "with --classes: share of labels replaced by the null label", "0.1"},
                     {"batch", "B", "batch size", "64"},
                     {"lr", "LR", "Adam learning rate", "1e-3"},
                     {"warmup", "N", "linear learning-rate warmup steps", "200"},
+                    {"lr-decay", "N", "cosine decay of the learning rate to 0 at step N (0: constant)", "0"},
                     {"ema", "DECAY", "EMA decay of the weights used for sampling", "0.995"},
                     {"seed", "S", "random seed", "0"},
                     {"threads", "N", "OpenMP threads (0: all)", "0"},
@@ -89,7 +103,7 @@ inline int cmd_train(int argc, char** argv) {
     if (!f.parse(argc, argv)) return 0;
 
     // Every flag is checked before any work: the data, the model and the folder come after.
-    const std::string out = f.str("out"), data_name = f.choice("data", kDataSets);
+    const std::string out = f.str("out");
     train::TrainConfig c = run_config(f);
     if (f.on("resume")) {
         train::TrainConfig saved;
@@ -106,6 +120,8 @@ inline int cmd_train(int argc, char** argv) {
                     if (asked.at(key) != have.at(key))
                         throw UsageError("--" + flag + " asks for " + key + " = " + asked.at(key) + ", but the checkpoint has " +
                                          have.at(key) + ": a resumed run keeps its checkpoint's settings");
+        if (f.on("classes") && saved.model.num_classes == 0)
+            throw UsageError("--classes asks for a class-conditional model, but the checkpoint's has no classes");
         c = saved;
     }
     c.minutes = f.number("minutes", 0);
@@ -117,14 +133,16 @@ inline int cmd_train(int argc, char** argv) {
     make_output_dir(out);
 
     if (threads > 0) set_num_threads(static_cast<int>(threads));
+    const std::string data_name = c.data.empty() ? f.choice("data", kDataSets) : c.data;  // a resumed run: its checkpoint's
     ImageDataset data = load_data(data_name, f.str("data-dir"), true);
     if (!f.on("resume")) {
+        if (f.on("classes")) c.model.num_classes = data.num_classes;
         c.model.in_ch = data.images.size(1);
         c.model.res = data.images.size(2);
         c.model.attn = {c.model.res / 4};  // the lowest resolution, as 7 for 28x28
         c.model.out_ch = c.param.channel_factor() * c.model.in_ch;
     }
-    train::Trainer trainer(c, std::move(data), out);
+    train::Run trainer(c, std::move(data), out);
     if (f.on("resume")) trainer.resume();
     std::printf("training a %lld-parameter U-Net on %s, %s, %s loss; output in %s/\n",
                 static_cast<long long>(trainer.model().num_parameters()), data_name.c_str(),

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "ddpmkit/config.hpp"
@@ -32,6 +34,10 @@ public:
         (void)t;
         (void)losses;
     }
+
+    // What it has learned, for a checkpoint (undefined: nothing), and its restoration.
+    virtual Tensor<double> state() const { return {}; }
+    virtual void restore(const Tensor<double>& state) { (void)state; }
 
     TimestepDraw sample(int64_t batch, Rng& rng) const {
         const std::vector<double> p = probabilities();
@@ -88,6 +94,31 @@ public:
             std::deque<double>& h = losses_[static_cast<size_t>(t.data()[b])];
             h.push_back(losses[static_cast<size_t>(b)]);
             if (h.size() > history_) h.pop_front();
+        }
+    }
+    // [T, history + 1]: per timestep the number of losses kept, then the losses (oldest first).
+    Tensor<double> state() const override {
+        const int64_t H = static_cast<int64_t>(history_);
+        Tensor<double> s({T_, H + 1});
+        for (int64_t t = 0; t < T_; ++t) {
+            const std::deque<double>& h = losses_[static_cast<size_t>(t)];
+            s(t, 0) = static_cast<double>(h.size());
+            for (size_t i = 0; i < h.size(); ++i) s(t, static_cast<int64_t>(i) + 1) = h[i];
+        }
+        return s;
+    }
+    void restore(const Tensor<double>& s) override {
+        const int64_t H = static_cast<int64_t>(history_);
+        if (s.shape() != Shape{T_, H + 1})
+            throw std::runtime_error("the importance sampler's state is " + s.shape().str() + ", not [" + std::to_string(T_) + "," +
+                                     std::to_string(H + 1) + "]");
+        for (int64_t t = 0; t < T_; ++t) {
+            const double n = s(t, 0);
+            if (!(n >= 0 && n <= double(H) && n == std::floor(n)))
+                throw std::runtime_error("the importance sampler's state counts " + std::to_string(n) + " losses at t = " + std::to_string(t));
+            std::deque<double>& h = losses_[static_cast<size_t>(t)];
+            h.clear();
+            for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) h.push_back(s(t, i + 1));
         }
     }
     bool warmed_up() const {

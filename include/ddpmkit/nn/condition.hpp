@@ -80,6 +80,8 @@ template <class T>
 class DiffusionModule : public Module<T> {
 public:
     virtual Var<T> forward(const Var<T>& x, const Tensor<int64_t>& t, const Condition<T>& c) const = 0;
+    // The generator of its dropout masks, if any (a checkpoint saves its state).
+    virtual Rng* dropout_rng() { return nullptr; }
 };
 
 }  // namespace nn

@@ -213,8 +213,7 @@ public:
     }
 
     const UNetConfig& config() const { return config_; }
-    // The generator of dropout masks (a checkpoint saves its state).
-    Rng& noise_rng() { return noise_; }
+    Rng* dropout_rng() override { return &noise_; }
 
     // x [B, in_ch, res, res], integer timesteps t [B] and what the config says the model is
     // conditioned on: labels [B] (label num_classes means "no class"), an image

@@ -1,19 +1,25 @@
-// ddpmkit — the Markov-chain trainer (Ho et al. 2020, Algorithm 1): draw x_0 from the data,
-// t uniformly, eps ~ N(0, I); take a gradient step on the loss of the model's prediction
-// from x_t = q_sample(x_0, t, eps). Adam with warmup and clipping, an EMA of the weights,
-// a progress line, a CSV log, sample grids from the EMA weights, and crash-safe
-// checkpoints from which --resume continues exactly as an uninterrupted run would.
+// ddpmkit — the Markov-chain trainer (Ho et al. 2020, Algorithm 1): draw x_0 (and its
+// condition) from the data, t from a timestep sampler, eps ~ N(0, I); take a gradient step on
+// the loss of the model's prediction from x_t = q_sample(x_0, t, eps).
+//
+// Trainer composes the parts: any model (x_t, t, condition) -> output, a source of batches,
+// the process, the loss and its per-example weighting, a timestep sampler, Adam with a
+// warmup and cosine learning rate and gradient clipping, an EMA of the weights, label dropout
+// for classifier-free guidance, and observers that report (progress line, CSV log, sample
+// grids, checkpoints). Run is the ddpmkit program's training run: a U-Net from a
+// TrainConfig on an image data set, with crash-safe checkpoints from which resume()
+// continues exactly as an uninterrupted run would.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -29,133 +35,14 @@
 #include "ddpmkit/io/progress.hpp"
 #include "ddpmkit/io/safetensors.hpp"
 #include "ddpmkit/nn/unet.hpp"
+#include "ddpmkit/train/checkpoint.hpp"
 #include "ddpmkit/train/optim.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace train {
 
-struct TrainConfig {
-    // The model: small and fast by default, what trains well in minutes on two cores
-    // (docs/performance.md): ch 16, 2 blocks, attention at 7x7.
-    nn::UNetConfig model = [] {
-        nn::UNetConfig c;
-        c.ch = 16;
-        c.groups = 8;
-        return c;
-    }();
-    std::string schedule = "linear";
-    int64_t timesteps = 1000;
-    diffusion::Parametrization param;
-    diffusion::LossType loss = diffusion::LossType::Simple;
-    double min_snr_gamma = 0.0;  // > 0: weight the MSE by min(SNR, gamma) (Hang et al. 2023)
-    int64_t batch = 64;
-    double lr = 1e-3;
-    int64_t warmup = 200;
-    double grad_clip = 1.0;
-    double ema_decay = 0.995;
-    int64_t steps = 0;     // stop after this many steps (0: no step limit)
-    double minutes = 0.0;  // stop after this much training time in this run (0: no time limit)
-    uint64_t seed = 0;
-    bool flip = false;     // random horizontal flips of the data
-    int64_t log_every = 10;
-    int64_t checkpoint_every = 500;
-    double checkpoint_minutes = 2.0;
-    int64_t sample_every = 1000;  // 0: sample grids only at the end
-    int64_t sample_count = 64;
-    std::string sampler = diffusion::default_sampler();  // of the sample grids (README: Which sampler)
-    diffusion::SamplerOptions sampling;                  // its steps (at most timesteps), spacing, ...
-
-    // The settings that define the model and the process, as checkpoint metadata.
-    std::map<std::string, std::string> to_metadata() const {
-        std::map<std::string, std::string> m = model.to_metadata();
-        m["kind"] = "ddpmkit-checkpoint";
-        m["schedule"] = schedule;
-        m["timesteps"] = std::to_string(timesteps);
-        m["output"] = output_name(param.output);
-        m["variance"] = variance_name(param.variance);
-        m["loss"] = loss_name(loss);
-        m["min_snr_gamma"] = std::to_string(min_snr_gamma);
-        m["batch"] = std::to_string(batch);
-        m["lr"] = std::to_string(lr);
-        m["warmup"] = std::to_string(warmup);
-        m["grad_clip"] = std::to_string(grad_clip);
-        m["ema_decay"] = std::to_string(ema_decay);
-        m["seed"] = std::to_string(seed);
-        m["flip"] = flip ? "1" : "0";
-        return m;
-    }
-    static TrainConfig from_metadata(const std::map<std::string, std::string>& m) {
-        const auto kind = m.find("kind");
-        if (kind == m.end() || kind->second != "ddpmkit-checkpoint")
-            throw std::invalid_argument("not a ddpmkit training checkpoint (its metadata has " +
-                                        (kind == m.end() ? std::string("no \"kind\"") : "kind = \"" + kind->second + "\"") + ")");
-        auto get = [&](const char* key) {
-            const auto it = m.find(key);
-            if (it == m.end()) throw std::invalid_argument(std::string("checkpoint metadata has no \"") + key + "\"");
-            return it->second;
-        };
-        // The whole value must be the number: "12abc" is not 12.
-        auto number = [&](const char* key, auto parse) {
-            const std::string v = get(key);
-            size_t used = 0;
-            try {
-                const auto x = parse(v, &used);
-                if (used == v.size()) return x;
-            } catch (const std::exception&) {
-            }
-            throw std::invalid_argument(std::string("checkpoint metadata ") + key + " = \"" + v + "\" is not a number");
-        };
-        auto integer = [](const std::string& v, size_t* used) { return std::stoll(v, used); };
-        auto natural = [](const std::string& v, size_t* used) { return std::stoull(v, used); };
-        auto real = [](const std::string& v, size_t* used) { return std::stod(v, used); };
-        TrainConfig c;
-        c.model = nn::UNetConfig::from_metadata(m);
-        c.schedule = get("schedule");
-        c.timesteps = number("timesteps", integer);
-        c.param.output = parse_output(get("output"));
-        c.param.variance = parse_variance(get("variance"));
-        c.loss = parse_loss(get("loss"));
-        c.min_snr_gamma = number("min_snr_gamma", real);
-        c.batch = number("batch", integer);
-        c.lr = number("lr", real);
-        c.warmup = number("warmup", integer);
-        c.grad_clip = number("grad_clip", real);
-        c.ema_decay = number("ema_decay", real);
-        c.seed = number("seed", natural);
-        c.flip = get("flip") == "1";
-        return c;
-    }
-
-    static std::string output_name(diffusion::ModelOutput o) {
-        return o == diffusion::ModelOutput::Eps ? "eps" : o == diffusion::ModelOutput::X0 ? "x0" : "v";
-    }
-    static diffusion::ModelOutput parse_output(const std::string& s) {
-        if (s == "eps") return diffusion::ModelOutput::Eps;
-        if (s == "x0") return diffusion::ModelOutput::X0;
-        if (s == "v") return diffusion::ModelOutput::V;
-        throw std::invalid_argument("unknown model output \"" + s + "\" (eps, x0 or v)");
-    }
-    static std::string variance_name(diffusion::ModelVariance v) {
-        return v == diffusion::ModelVariance::FixedSmall ? "small" : v == diffusion::ModelVariance::FixedLarge ? "large" : "learned";
-    }
-    static diffusion::ModelVariance parse_variance(const std::string& s) {
-        if (s == "small") return diffusion::ModelVariance::FixedSmall;
-        if (s == "large") return diffusion::ModelVariance::FixedLarge;
-        if (s == "learned") return diffusion::ModelVariance::Learned;
-        throw std::invalid_argument("unknown variance \"" + s + "\" (small, large or learned)");
-    }
-    static std::string loss_name(diffusion::LossType l) {
-        return l == diffusion::LossType::Simple ? "simple" : l == diffusion::LossType::Hybrid ? "hybrid" : "kl";
-    }
-    static diffusion::LossType parse_loss(const std::string& s) {
-        if (s == "simple") return diffusion::LossType::Simple;
-        if (s == "hybrid") return diffusion::LossType::Hybrid;
-        if (s == "kl") return diffusion::LossType::Kl;
-        throw std::invalid_argument("unknown loss \"" + s + "\" (simple, hybrid or kl)");
-    }
-};
-
-// A loss that became NaN or infinite: training stops, the last checkpoint stays as it was.
+// A loss or gradient that became NaN or infinite: training stops before the update, the last
+// checkpoint stays as it was.
 class TrainingDiverged : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -167,204 +54,424 @@ inline std::atomic<bool>& stop_requested() {
     return flag;
 }
 
-// A trained model loaded from a checkpoint, with its EMA weights (for sampling) or its live ones.
-struct LoadedModel {
-    TrainConfig config;
-    std::unique_ptr<nn::UNet<float>> model;
-    diffusion::Schedule schedule;
-    int64_t step = 0;
+// One batch of training data: x_0 [B, C, H, W] in [-1, 1] and what the model is conditioned on.
+struct Batch {
+    TensorF x0;
+    nn::Condition<float> cond;
 };
 
-inline LoadedModel load_checkpoint(const std::string& path, bool ema = true) {
-    const safetensors::File f = safetensors::File::read(path);
-    TrainConfig c;
-    try {
-        c = TrainConfig::from_metadata(f.metadata());
-    } catch (const std::exception& e) {
-        throw std::runtime_error(path + ": " + e.what());
-    }
-    LoadedModel m{c, std::make_unique<nn::UNet<float>>(c.model, c.seed), diffusion::Schedule::named(c.schedule, c.timesteps),
-                  f.get<int64_t>("state.step").item()};
-    for (auto& [name, p] : m.model->named_parameters()) {
-        const std::string key = (ema ? "ema." : "model.") + name;
-        const TensorF value = f.get<float>(key);
-        if (value.shape() != p->shape())
-            throw std::runtime_error(path + ": tensor " + key + " is " + value.shape().str() + ", but the U-Net of its metadata has " +
-                                     p->shape().str());
-        p->value().copy_from(value);
-    }
-    m.model->eval();
-    return m;
-}
+// Where the batches come from, with the state a resumed run continues from.
+class BatchSource {
+public:
+    virtual ~BatchSource() = default;
+    virtual Batch next() = 0;
+    virtual Tensor<int64_t> state() const { return {}; }  // undefined: nothing to save
+    virtual void restore(const Tensor<int64_t>& state) { (void)state; }
+};
 
-// Any diffusion model as a denoiser for the samplers (no gradients).
-inline diffusion::Denoiser<float> denoiser(const nn::DiffusionModule<float>& model) {
-    return [&model](const TensorF& x, const Tensor<int64_t>& t, const nn::Condition<float>& c) {
-        NoGradGuard no_grad;
-        return model.forward(VarF(x), t, c).value();
-    };
+// A DataLoader's batches; its labels go into the condition when the model takes classes.
+class LoaderSource : public BatchSource {
+public:
+    LoaderSource(DataLoader loader, bool with_labels) : loader_(std::move(loader)), with_labels_(with_labels) {
+        if (with_labels_ && loader_.dataset().num_classes == 0)
+            throw std::invalid_argument("LoaderSource: " + loader_.dataset().name + " has no class labels");
+    }
+    Batch next() override {
+        DataBatch b = loader_.next();
+        Batch out{b.x, {}};
+        if (with_labels_) out.cond.labels = b.y;
+        return out;
+    }
+    Tensor<int64_t> state() const override {
+        const LoaderState s = loader_.state();
+        return Tensor<int64_t>({3}, {int64_t(s.seed), s.epoch, s.position});
+    }
+    void restore(const Tensor<int64_t>& s) override {
+        if (s.shape() != Shape{3}) throw std::runtime_error("the data loader's state is " + s.shape().str() + ", not [3]");
+        loader_.restore(LoaderState{static_cast<uint64_t>(s(0)), s(1), s(2)});
+    }
+    const DataLoader& loader() const { return loader_; }
+
+private:
+    DataLoader loader_;
+    bool with_labels_;
+};
+
+// What one step reports.
+struct StepReport {
+    int64_t step = 0;          // steps done, this one included
+    double loss = NAN;         // the weighted loss that was minimized
+    double mse = NAN;          // mean of the L_simple part (NaN for the kl loss)
+    double vb = NAN;           // mean of the bound's term, bits/dim (NaN for the simple loss)
+    double grad_norm = NAN;    // before clipping
+    double lr = NAN;
+    double seconds = 0.0;      // since this run started
+};
+
+class Trainer;
+
+// Told about the run's start, each step and its end; the Trainer writes nothing itself.
+class Observer {
+public:
+    virtual ~Observer() = default;
+    virtual void on_start(Trainer& trainer) { (void)trainer; }
+    virtual void on_step(Trainer& trainer, const StepReport& report) {
+        (void)trainer;
+        (void)report;
+    }
+    virtual void on_end(Trainer& trainer) { (void)trainer; }
+};
+
+struct TrainerOptions {
+    diffusion::Parametrization param;
+    diffusion::LossType loss = diffusion::LossType::Simple;
+    // Per-example weight of the L_simple part from each example's t (empty: 1); the bound's
+    // part of the hybrid loss keeps weight 1. min_snr_weighting() gives min-SNR-gamma.
+    std::function<TensorF(const Tensor<int64_t>& t)> weighting;
+    bool importance_sampling = false;  // t by the loss-aware sampler (Nichol & Dhariwal sec. 3.3), else uniform
+    double label_dropout = 0.0;        // share of labels replaced by null_label (classifier-free guidance)
+    int64_t null_label = 0;            // the model's "no class" label
+    LrSchedule lr{1e-3, 0, 0, 0.0};
+    double grad_clip = 1.0;  // <= 0: no clipping
+    double ema_decay = 0.995;
+    uint64_t seed = 0;
+};
+
+// min(SNR, gamma) relative to what the output's MSE already weighs (Hang et al. 2023).
+inline std::function<TensorF(const Tensor<int64_t>&)> min_snr_weighting(const diffusion::Schedule& s, diffusion::ModelOutput output,
+                                                                         double gamma) {
+    return [s, output, gamma](const Tensor<int64_t>& t) { return diffusion::min_snr_weights<float>(s, output, t, gamma); };
 }
 
 class Trainer {
 public:
     using Clock = std::chrono::steady_clock;
 
-    Trainer(TrainConfig config, ImageDataset data, std::string out_dir)
-        : c_(std::move(config)),
-          out_(std::move(out_dir)),
-          schedule_(diffusion::Schedule::named(c_.schedule, c_.timesteps)),
-          model_(c_.model, c_.seed),
-          loader_(std::move(data), c_.batch, c_.seed, LoaderOptions{true, c_.flip}),
-          rng_(c_.seed ^ 0x7a11ULL),
-          opt_(model_.named_parameters(), c_.lr),
-          ema_(model_.named_parameters(), c_.ema_decay),
-          lr_(LrSchedule{c_.lr, c_.warmup, 0, 0.0}) {
-        const Shape& s = loader_.dataset().images.shape();
-        if (s[1] != c_.model.in_ch || s[2] != c_.model.res || s[3] != c_.model.res)
-            throw std::invalid_argument("Trainer: the data " + loader_.dataset().name + " has images " + s.str() +
-                                        " but the model takes [B, " + std::to_string(c_.model.in_ch) + ", " +
-                                        std::to_string(c_.model.res) + ", " + std::to_string(c_.model.res) + "]");
-        if (c_.param.variance == diffusion::ModelVariance::Learned && c_.model.out_channels() != 2 * c_.model.in_ch)
-            throw std::invalid_argument("Trainer: a learned variance needs out_ch = 2 in_ch");
-        make_output_dir(out_);  // every missing level, checked writable before any training
+    Trainer(nn::DiffusionModule<float>& model, diffusion::Schedule schedule, BatchSource& data, TrainerOptions options)
+        : model_(model),
+          schedule_(std::move(schedule)),
+          data_(data),
+          o_(std::move(options)),
+          rng_(o_.seed ^ 0x7a11ULL),
+          opt_(model_.named_parameters(), o_.lr.base_lr),
+          ema_(model_.named_parameters(), o_.ema_decay) {
+        if (o_.importance_sampling)
+            timesteps_ = std::make_unique<diffusion::LossSecondMomentSampler>(schedule_.num_steps());
+        else
+            timesteps_ = std::make_unique<diffusion::UniformSampler>(schedule_.num_steps());
+        if (!(o_.label_dropout >= 0.0 && o_.label_dropout < 1.0))
+            throw std::invalid_argument("Trainer: label dropout " + std::to_string(o_.label_dropout) + " is outside [0, 1)");
     }
 
-    std::string checkpoint_path() const { return out_ + "/checkpoint.safetensors"; }
-    std::string log_path() const { return out_ + "/log.csv"; }
+    void add_observer(std::shared_ptr<Observer> observer) { observers_.push_back(std::move(observer)); }
+
     int64_t step() const { return step_; }
-    nn::UNet<float>& model() { return model_; }
+    nn::DiffusionModule<float>& model() { return model_; }
     const diffusion::Schedule& schedule() const { return schedule_; }
+    const TrainerOptions& options() const { return o_; }
+    Ema<float>& ema() { return ema_; }
 
-    // Continues from the checkpoint in the output folder: model, optimizer, EMA, step, the
-    // generators and the data order. The config's model and process must match the checkpoint's.
-    void resume() {
-        const safetensors::File f = safetensors::File::read(checkpoint_path());
-        const TrainConfig saved = TrainConfig::from_metadata(f.metadata());
-        if (saved.to_metadata() != c_.to_metadata())
-            throw std::invalid_argument("Trainer::resume: " + checkpoint_path() + " was written with other settings");
-        for (auto& [name, p] : model_.named_parameters()) p->value().copy_from(f.get<float>("model." + name));
-        opt_.load_state(f, "opt.");
-        ema_.load_state(f, "ema.");
-        step_ = f.get<int64_t>("state.step").item();
-        const Tensor<int64_t> rng = f.get<int64_t>("state.rng"), loader = f.get<int64_t>("state.loader");
-        rng_.set_state(static_cast<uint64_t>(rng(0)), static_cast<uint64_t>(rng(1)));
-        model_.noise_rng().set_state(static_cast<uint64_t>(rng(2)), static_cast<uint64_t>(rng(3)));
-        loader_.restore(LoaderState{static_cast<uint64_t>(loader(0)), loader(1), loader(2)});
-        resumed_ = true;
-    }
-
-    // Trains until the step or time limit (or SIGINT); writes the last checkpoint and the
-    // pictures. Throws TrainingDiverged when the loss stops being finite.
-    void run() {
-        if (c_.steps <= 0 && c_.minutes <= 0) throw std::invalid_argument("Trainer::run: give a number of steps or minutes");
-        const std::vector<std::string> columns = {"step", "loss", "mse", "vb", "grad_norm", "lr", "seconds"};
-        if (resumed_) keep_log_rows_up_to(step_);
-        CsvLogger log(log_path(), columns, resumed_);
-        const int64_t first = step_;
-        ProgressLine progress(c_.steps > 0 ? c_.steps : first + 1, first);
+    // Trains until `steps` steps are done (0: no limit) or `minutes` of this run have passed
+    // (0: no limit) or a stop is requested. Throws TrainingDiverged when the loss or the
+    // gradient stops being finite; the observers do not see that step.
+    void run(int64_t steps, double minutes) {
+        if (steps <= 0 && minutes <= 0) throw std::invalid_argument("Trainer::run: give a number of steps or minutes");
         const Clock::time_point start = Clock::now();
-        Clock::time_point last_checkpoint = start;
-        NamedValues shown;
-        auto minutes_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count() / 60.0; };
-        while ((c_.steps <= 0 || step_ < c_.steps) && (c_.minutes <= 0 || minutes_since(start) < c_.minutes) &&
-               !stop_requested()) {
-            const StepResult r = train_step();
-            if (!std::isfinite(r.loss)) {
-                progress.finish();
-                throw TrainingDiverged("training stopped: the loss became " + std::string(std::isnan(r.loss) ? "NaN" : "infinite") +
-                                       " at step " + std::to_string(step_ + 1) + "; the last good checkpoint " +
-                                       checkpoint_path() + " is kept");
-            }
-            ++step_;
-            if (c_.minutes > 0 && c_.steps <= 0) {  // a timed run: estimate where it will end
-                const double done = double(step_ - first), elapsed = minutes_since(start);
-                progress.set_total(step_ + static_cast<int64_t>(done / elapsed * (c_.minutes - elapsed)));
-            }
-            if (step_ % c_.log_every == 0 || step_ == 1)
-                log.log({double(step_), r.loss, r.mse, r.vb, r.grad_norm, opt_.lr, minutes_since(start) * 60.0});
-            shown = {{"loss", r.loss}};
-            if (c_.loss == diffusion::LossType::Hybrid) shown.push_back({"vb", r.vb});
-            shown.push_back({"grad", r.grad_norm});
-            progress.update(step_, shown);
-            if (step_ % c_.checkpoint_every == 0 || minutes_since(last_checkpoint) >= c_.checkpoint_minutes) {
-                save_checkpoint();
-                last_checkpoint = Clock::now();
-            }
-            if (c_.sample_every > 0 && step_ % c_.sample_every == 0) {
-                char name[64];
-                std::snprintf(name, sizeof name, "/samples_step_%06lld.png", static_cast<long long>(step_));
-                write_sample_grid(out_ + name);
-            }
+        auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+        for (auto& o : observers_) o->on_start(*this);
+        while ((steps <= 0 || step_ < steps) && (minutes <= 0 || elapsed() < minutes * 60.0) && !stop_requested()) {
+            StepReport r = train_step();
+            r.seconds = elapsed();
+            for (auto& o : observers_) o->on_step(*this, r);
         }
-        if (c_.steps <= 0 || step_ < c_.steps) {  // stopped by the clock or a signal: end the line at this step
-            progress.set_total(step_);
-            progress.update(step_, shown);
-        }
-        progress.finish();
-        save_checkpoint();
+        for (auto& o : observers_) o->on_end(*this);
     }
 
-    // One training step on the next batch: returns the loss before the update.
-    struct StepResult {
-        double loss, mse, vb, grad_norm;
-    };
-    StepResult train_step() {
-        const DataBatch batch = loader_.next();
-        const int64_t B = batch.x.size(0);
-        const diffusion::TimestepDraw draw = uniform_.sample(B, rng_);
-        const VarF x0(batch.x), noise(TensorF::randn(batch.x.shape(), rng_));
+    // One gradient step on the next batch.
+    StepReport train_step() {
+        Batch batch = data_.next();
+        const int64_t B = batch.x0.size(0);
+        const diffusion::TimestepDraw draw = timesteps_->sample(B, rng_);
+        if (o_.label_dropout > 0 && batch.cond.labels.defined()) {  // the null label teaches the unconditional model
+            std::vector<double> u(static_cast<size_t>(B));
+            rng_.uniform(u.data(), B);
+            batch.cond.labels = batch.cond.labels.clone();
+            for (int64_t b = 0; b < B; ++b)
+                if (u[static_cast<size_t>(b)] < o_.label_dropout) batch.cond.labels(b) = o_.null_label;
+        }
+        const VarF x0(batch.x0), noise(TensorF::randn(batch.x0.shape(), rng_));
         const VarF xt = diffusion::q_sample(schedule_, x0, draw.t, noise);
         model_.train();
-        const VarF out = model_.forward(xt, draw.t);
-        const diffusion::TrainingLoss<float> tl = diffusion::training_losses(schedule_, c_.param, c_.loss, out, x0, xt, draw.t, noise);
-        Var<float> per_example = tl.loss;
-        if (c_.min_snr_gamma > 0 && tl.mse.defined()) {  // reweight the MSE part only
-            const VarF w(diffusion::min_snr_weights<float>(schedule_, c_.param.output, draw.t, c_.min_snr_gamma));
-            per_example = per_example + (w - 1.0f) * tl.mse;
-        }
+        const VarF out = model_.forward(xt, draw.t, batch.cond);
+        const diffusion::TrainingLoss<float> tl = diffusion::training_losses(schedule_, o_.param, o_.loss, out, x0, xt, draw.t, noise);
+        VarF per_example = tl.loss;
+        if (o_.weighting && tl.mse.defined()) per_example = per_example + (VarF(o_.weighting(draw.t)) - 1.0f) * tl.mse;
         const VarF loss = mean(per_example * VarF(draw.weights));
-        model_.zero_grad();
-        loss.backward();
-        StepResult r{loss.item(), NAN, NAN, 0.0};
+        StepReport r;
+        r.step = step_ + 1;
+        r.loss = loss.item();
         {
             NoGradGuard no_grad;
             if (tl.mse.defined()) r.mse = mean(tl.mse).item();
             if (tl.vb.defined()) r.vb = mean(tl.vb).item();
         }
-        if (!std::isfinite(r.loss)) return r;
-        r.grad_norm = clip_grad_norm(model_.parameters(), c_.grad_clip);
-        opt_.lr = lr_.at(step_);
+        if (!std::isfinite(r.loss)) diverged("the loss became " + std::string(std::isnan(r.loss) ? "NaN" : "infinite"));
+        model_.zero_grad();
+        loss.backward();
+        r.grad_norm = clip_grad_norm(model_.parameters(), o_.grad_clip > 0 ? o_.grad_clip : HUGE_VAL);
+        if (!std::isfinite(r.grad_norm)) diverged("the gradient's norm became " + std::string(std::isnan(r.grad_norm) ? "NaN" : "infinite"));
+        std::vector<double> losses(static_cast<size_t>(B));  // what the importance sampler learns from
+        for (int64_t b = 0; b < B; ++b) losses[static_cast<size_t>(b)] = tl.loss.value().data()[b];
+        timesteps_->update(draw.t, losses);
+        r.lr = opt_.lr = o_.lr.at(step_);
         opt_.step();
         ema_.update();
+        ++step_;
         return r;
+    }
+
+    // Everything a resumed run needs, under model., opt., ema. and state.
+    void save_state(safetensors::Writer& w) {
+        for (auto& [name, p] : model_.named_parameters()) w.add("model." + name, p->value());
+        opt_.save_state(w, "opt.");
+        ema_.save_state(w, "ema.");
+        w.add("state.step", Tensor<int64_t>::scalar(step_));
+        const Rng* noise = model_.dropout_rng();
+        w.add("state.rng", Tensor<int64_t>({4}, {int64_t(rng_.seed()), int64_t(rng_.counter()), int64_t(noise ? noise->seed() : 0),
+                                                 int64_t(noise ? noise->counter() : 0)}));
+        if (data_.state().defined()) w.add("state.loader", data_.state());
+        if (o_.importance_sampling) w.add("state.timesteps", timesteps_->state());
+    }
+    void load_state(const safetensors::File& f) {
+        for (auto& [name, p] : model_.named_parameters()) {
+            const TensorF value = f.get<float>("model." + name);
+            if (value.shape() != p->shape())
+                throw std::runtime_error("tensor model." + name + " is " + value.shape().str() + ", the model's is " + p->shape().str());
+            p->value().copy_from(value);
+        }
+        opt_.load_state(f, "opt.");
+        ema_.load_state(f, "ema.");
+        step_ = f.get<int64_t>("state.step").item();
+        const Tensor<int64_t> rng = f.get<int64_t>("state.rng");
+        if (rng.shape() != Shape{4}) throw std::runtime_error("state.rng is " + rng.shape().str() + ", not [4]");
+        rng_.set_state(static_cast<uint64_t>(rng(0)), static_cast<uint64_t>(rng(1)));
+        if (Rng* noise = model_.dropout_rng()) noise->set_state(static_cast<uint64_t>(rng(2)), static_cast<uint64_t>(rng(3)));
+        if (data_.state().defined()) data_.restore(f.get<int64_t>("state.loader"));
+        if (o_.importance_sampling) timesteps_->restore(f.get<double>("state.timesteps"));
+    }
+
+private:
+    [[noreturn]] void diverged(const std::string& what) const {
+        throw TrainingDiverged("training stopped: " + what + " at step " + std::to_string(step_ + 1) + ", before the update");
+    }
+
+    nn::DiffusionModule<float>& model_;
+    diffusion::Schedule schedule_;
+    BatchSource& data_;
+    TrainerOptions o_;
+    Rng rng_;
+    Adam<float> opt_;
+    Ema<float> ema_;
+    std::unique_ptr<diffusion::TimestepSampler> timesteps_;
+    std::vector<std::shared_ptr<Observer>> observers_;
+    int64_t step_ = 0;
+};
+
+// ---- observers ----
+
+// The progress line: step, loss, steps per second and the time left.
+class ProgressObserver : public Observer {
+public:
+    // steps: the run's step limit (0: estimated from `minutes`, the run's time limit).
+    ProgressObserver(int64_t steps, double minutes, bool show_vb) : steps_(steps), minutes_(minutes), show_vb_(show_vb) {}
+    void on_start(Trainer& t) override {
+        first_ = t.step();
+        line_ = std::make_unique<ProgressLine>(steps_ > 0 ? steps_ : first_ + 1, first_);
+    }
+    void on_step(Trainer&, const StepReport& r) override {
+        if (steps_ <= 0 && minutes_ > 0)  // a timed run: estimate where it will end
+            line_->set_total(r.step + static_cast<int64_t>(double(r.step - first_) / r.seconds * (minutes_ * 60.0 - r.seconds)));
+        shown_ = {{"loss", r.loss}};
+        if (show_vb_) shown_.push_back({"vb", r.vb});
+        shown_.push_back({"grad", r.grad_norm});
+        line_->update(r.step, shown_);
+        last_ = r.step;
+    }
+    void on_end(Trainer& t) override {
+        if (steps_ <= 0 || t.step() < steps_) {  // stopped by the clock or a signal: end the line at this step
+            line_->set_total(t.step());
+            line_->update(t.step(), shown_);
+        }
+        line_->finish();
+    }
+
+private:
+    int64_t steps_;
+    double minutes_;
+    bool show_vb_;
+    int64_t first_ = 0, last_ = 0;
+    std::unique_ptr<ProgressLine> line_;
+    NamedValues shown_;
+};
+
+// The CSV log: step, loss, mse, vb, grad_norm, lr, seconds, every `every` steps and at step 1.
+// A resumed run keeps the rows up to its checkpoint's step and appends.
+class CsvObserver : public Observer {
+public:
+    CsvObserver(std::string path, int64_t every, bool resumed) : path_(std::move(path)), every_(every), resumed_(resumed) {}
+    void on_start(Trainer& t) override {
+        if (resumed_) keep_rows_up_to(t.step());
+        log_ = std::make_unique<CsvLogger>(path_, std::vector<std::string>{"step", "loss", "mse", "vb", "grad_norm", "lr", "seconds"},
+                                           resumed_);
+    }
+    void on_step(Trainer&, const StepReport& r) override {
+        if (r.step % every_ == 0 || r.step == 1) log_->log({double(r.step), r.loss, r.mse, r.vb, r.grad_norm, r.lr, r.seconds});
+    }
+
+private:
+    void keep_rows_up_to(int64_t step) const {
+        std::ifstream in(path_);
+        if (!in) return;
+        std::string line, kept;
+        bool header = true;
+        while (std::getline(in, line)) {
+            if (header || (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= step)) kept += line + "\n";
+            header = false;
+        }
+        in.close();
+        std::ofstream(path_, std::ios::trunc) << kept;
+    }
+
+    std::string path_;
+    int64_t every_;
+    bool resumed_;
+    std::unique_ptr<CsvLogger> log_;
+};
+
+// Calls `save` every `every` steps, every `minutes` minutes, and at the end.
+class CheckpointObserver : public Observer {
+public:
+    CheckpointObserver(std::function<void()> save, int64_t every, double minutes) : save_(std::move(save)), every_(every), minutes_(minutes) {}
+    void on_start(Trainer&) override { last_ = Trainer::Clock::now(); }
+    void on_step(Trainer&, const StepReport& r) override {
+        if ((every_ > 0 && r.step % every_ == 0) ||
+            std::chrono::duration<double>(Trainer::Clock::now() - last_).count() >= minutes_ * 60.0) {
+            save_();
+            last_ = Trainer::Clock::now();
+        }
+    }
+    void on_end(Trainer&) override { save_(); }
+
+private:
+    std::function<void()> save_;
+    int64_t every_;
+    double minutes_;
+    Trainer::Clock::time_point last_;
+};
+
+// Calls `draw(step)` every `every` steps.
+class EveryStepsObserver : public Observer {
+public:
+    EveryStepsObserver(int64_t every, std::function<void(int64_t)> draw) : every_(every), draw_(std::move(draw)) {}
+    void on_step(Trainer&, const StepReport& r) override {
+        if (every_ > 0 && r.step % every_ == 0) draw_(r.step);
+    }
+
+private:
+    int64_t every_;
+    std::function<void(int64_t)> draw_;
+};
+
+// ---- the program's run ----
+
+// A U-Net from a TrainConfig trained on an image data set, into an output folder: the
+// checkpoint, log.csv, sample grids. resume() continues the folder's checkpoint exactly.
+class Run {
+public:
+    Run(TrainConfig config, ImageDataset data, std::string out_dir)
+        : c_(std::move(config)),
+          out_(std::move(out_dir)),
+          model_(c_.model, c_.seed),
+          data_(DataLoader(std::move(data), c_.batch, c_.seed, LoaderOptions{true, c_.flip}), c_.model.num_classes > 0),
+          trainer_(model_, diffusion::Schedule::named(c_.schedule, c_.timesteps), data_, trainer_options(c_)) {
+        const ImageDataset& d = data_.loader().dataset();
+        const Shape& s = d.images.shape();
+        if (s[1] != c_.model.in_ch || s[2] != c_.model.res || s[3] != c_.model.res)
+            throw std::invalid_argument("Run: the data " + d.name + " has images " + s.str() + " but the model takes [B, " +
+                                        std::to_string(c_.model.in_ch) + ", " + std::to_string(c_.model.res) + ", " +
+                                        std::to_string(c_.model.res) + "]");
+        if (c_.model.num_classes > 0 && c_.model.num_classes != d.num_classes)
+            throw std::invalid_argument("Run: the model has " + std::to_string(c_.model.num_classes) + " classes, the data " + d.name +
+                                        " has " + std::to_string(d.num_classes));
+        if (c_.param.variance == diffusion::ModelVariance::Learned && c_.model.out_channels() != 2 * c_.model.in_ch)
+            throw std::invalid_argument("Run: a learned variance needs out_ch = 2 in_ch");
+        make_output_dir(out_);  // every missing level, checked writable before any training
+    }
+
+    std::string checkpoint_path() const { return out_ + "/checkpoint.safetensors"; }
+    std::string log_path() const { return out_ + "/log.csv"; }
+    int64_t step() const { return trainer_.step(); }
+    nn::UNet<float>& model() { return model_; }
+    Trainer& trainer() { return trainer_; }
+
+    // Continues from the checkpoint in the output folder; its settings must be this run's.
+    void resume() {
+        const safetensors::File f = safetensors::File::read(checkpoint_path());
+        const TrainConfig saved = TrainConfig::from_metadata(f.metadata());
+        if (saved.to_metadata() != c_.to_metadata())
+            throw std::invalid_argument("Run::resume: " + checkpoint_path() + " was written with other settings");
+        try {
+            trainer_.load_state(f);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(checkpoint_path() + ": " + e.what());
+        }
+        resumed_ = true;
+    }
+
+    // Trains to the config's step or time limit (or SIGINT), reporting as the program does,
+    // and writes the last checkpoint. Throws TrainingDiverged when training stops being finite.
+    void run() {
+        trainer_.add_observer(std::make_shared<CsvObserver>(log_path(), c_.log_every, resumed_));
+        trainer_.add_observer(std::make_shared<ProgressObserver>(c_.steps, c_.minutes, c_.loss == diffusion::LossType::Hybrid));
+        trainer_.add_observer(std::make_shared<CheckpointObserver>([this] { save_checkpoint(); }, c_.checkpoint_every, c_.checkpoint_minutes));
+        trainer_.add_observer(std::make_shared<EveryStepsObserver>(c_.sample_every, [this](int64_t step) {
+            char name[64];
+            std::snprintf(name, sizeof name, "/samples_step_%06lld.png", static_cast<long long>(step));
+            write_sample_grid(out_ + name);
+        }));
+        try {
+            trainer_.run(c_.steps, c_.minutes);
+        } catch (const TrainingDiverged& e) {
+            throw TrainingDiverged(std::string(e.what()) + "; the last good checkpoint " + checkpoint_path() + " is kept");
+        }
     }
 
     void save_checkpoint() {
         safetensors::Writer w;
         for (const auto& [key, value] : c_.to_metadata()) w.set_metadata(key, value);
-        for (auto& [name, p] : model_.named_parameters()) w.add("model." + name, p->value());
-        opt_.save_state(w, "opt.");
-        ema_.save_state(w, "ema.");
-        w.add("state.step", Tensor<int64_t>::scalar(step_));
-        const Rng& noise = model_.noise_rng();
-        w.add("state.rng", Tensor<int64_t>({4}, {int64_t(rng_.seed()), int64_t(rng_.counter()), int64_t(noise.seed()),
-                                                 int64_t(noise.counter())}));
-        const LoaderState ls = loader_.state();
-        w.add("state.loader", Tensor<int64_t>({3}, {int64_t(ls.seed), ls.epoch, ls.position}));
+        w.add("process.betas", Tensor<double>({trainer_.schedule().num_steps()}, trainer_.schedule().betas));
+        trainer_.save_state(w);
         w.write(checkpoint_path());
     }
 
-    // A grid of samples from the EMA weights (fixed seed: grids over training compare).
+    // A grid of samples from the EMA weights (fixed seed: grids over training compare); a
+    // class-conditional model draws class b mod num_classes in place b (a row per class).
     void write_sample_grid(const std::string& path) {
-        ema_.swap();
+        Ema<float>& ema = trainer_.ema();
+        ema.swap();
         model_.eval();
         Rng rng(c_.seed + 12345);
         const TensorF xT = TensorF::randn({c_.sample_count, c_.model.in_ch, c_.model.res, c_.model.res}, rng);
+        nn::Condition<float> cond;
+        if (c_.model.num_classes > 0) {
+            cond.labels = Tensor<int64_t>({c_.sample_count});
+            for (int64_t b = 0; b < c_.sample_count; ++b) cond.labels(b) = b % c_.model.num_classes;
+        }
         diffusion::SamplerOptions o = c_.sampling;
-        o.steps = std::min(o.steps, schedule_.num_steps());
-        const auto sampler = diffusion::make_sampler<float>(c_.sampler, schedule_, c_.param, o);
-        const TensorF x = diffusion::sample(*sampler, denoiser(model_), xT);
-        ema_.swap();
+        o.steps = std::min(o.steps, trainer_.schedule().num_steps());
+        const auto sampler = diffusion::make_sampler<float>(c_.sampler, trainer_.schedule(), c_.param, o);
+        const TensorF x = diffusion::sample(*sampler, denoiser(model_), xT, cond);
+        ema.swap();
         write_grid_png(path, x);
     }
 
@@ -383,31 +490,32 @@ public:
     }
 
 private:
-    // A resumed run restarts at the checkpoint's step: rows logged after it are dropped.
-    void keep_log_rows_up_to(int64_t step) const {
-        std::ifstream in(log_path());
-        if (!in) return;
-        std::string line, kept;
-        bool header = true;
-        while (std::getline(in, line)) {
-            if (header || (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= step)) kept += line + "\n";
-            header = false;
+    static TrainerOptions trainer_options(const TrainConfig& c) {
+        TrainerOptions o;
+        o.param = c.param;
+        o.loss = c.loss;
+        const diffusion::Schedule s = diffusion::Schedule::named(c.schedule, c.timesteps);
+        if (c.min_snr_gamma > 0) o.weighting = min_snr_weighting(s, c.param.output, c.min_snr_gamma);
+        const std::string ts = c.timestep_sampler_name();
+        if (ts != "uniform" && ts != "importance")
+            throw std::invalid_argument("unknown timestep sampler \"" + ts + "\" (uniform or importance)");
+        o.importance_sampling = ts == "importance";
+        if (c.model.num_classes > 0) {
+            o.label_dropout = c.label_dropout;
+            o.null_label = c.model.num_classes;
         }
-        in.close();
-        std::ofstream(log_path(), std::ios::trunc) << kept;
+        o.lr = LrSchedule{c.lr, c.warmup, c.lr_decay, 0.0};
+        o.grad_clip = c.grad_clip;
+        o.ema_decay = c.ema_decay;
+        o.seed = c.seed;
+        return o;
     }
 
     TrainConfig c_;
     std::string out_;
-    diffusion::Schedule schedule_;
     nn::UNet<float> model_;
-    DataLoader loader_;
-    Rng rng_;
-    Adam<float> opt_;
-    Ema<float> ema_;
-    LrSchedule lr_;
-    diffusion::UniformSampler uniform_{c_.timesteps};
-    int64_t step_ = 0;
+    LoaderSource data_;
+    Trainer trainer_;
     bool resumed_ = false;
 };
 

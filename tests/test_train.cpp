@@ -282,3 +282,21 @@ TEST_CASE("train: the importance sampler's state round-trips, and a wrong one is
     CHECK(test::message_of<std::runtime_error>([&] { b.restore(Tensor<double>({4, 2})); }) ==
           "the importance sampler's state is [4,2], not [4,4]");
 }
+
+TEST_CASE("train: a data set without labels trains an unconditional model; asking it for labels is named") {
+    ImageDataset unlabelled;
+    unlabelled.name = "noise";
+    Rng rng(8);
+    unlabelled.images = TensorF::rand({12, 1, 2, 2}, rng, -1, 1);
+    DataLoader loader(unlabelled, 4, 0);
+    CHECK(!loader.next().y.defined());
+    train::LoaderSource source(DataLoader(unlabelled, 4, 0), false);
+    CHECK(source.next().cond.empty());
+    AffineModel model;
+    train::Trainer trainer(model, diffusion::Schedule::linear(50), source, train::TrainerOptions{});
+    trainer.run(3, 0);
+    CHECK(trainer.step() == 3);
+    CHECK(model.seen_labels.empty());
+    CHECK(test::message_of<std::invalid_argument>([&] { train::LoaderSource(DataLoader(unlabelled, 4, 0), true); }) ==
+          "LoaderSource: noise has no class labels");
+}

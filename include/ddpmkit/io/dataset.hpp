@@ -289,7 +289,7 @@ inline DatasetChoice load_fashion_mnist_or_embedded(const std::string& dir = kDe
 
 struct DataBatch {
     Tensor<float> x;    // [B, C, H, W]
-    Tensor<int64_t> y;  // [B]
+    Tensor<int64_t> y;  // [B], undefined for a data set without labels
 };
 
 // Everything a resumed run needs to continue with the very batches an uninterrupted run
@@ -318,9 +318,9 @@ class DataLoader {
 public:
     DataLoader(ImageDataset data, int64_t batch_size, uint64_t seed = 0, LoaderOptions options = {})
         : data_(std::move(data)), batch_size_(batch_size), options_(options) {
-        if (data_.images.dim() != 4 || !data_.labels.defined() || data_.labels.numel() != data_.size())
+        if (data_.images.dim() != 4 || (data_.labels.defined() && data_.labels.numel() != data_.size()))
             throw std::invalid_argument("DataLoader: " + data_.name +
-                                        " needs images [N, C, H, W] and labels [N], has " + data_.images.shape().str() +
+                                        " needs images [N, C, H, W] and labels [N] or none, has " + data_.images.shape().str() +
                                         " and " + data_.labels.shape().str());
         if (batch_size_ <= 0 || batch_size_ > data_.size())
             throw std::invalid_argument("DataLoader: batch size " + std::to_string(batch_size_) + " is not in [1, " +
@@ -361,7 +361,8 @@ public:
     DataBatch next() {
         const Shape& s = data_.images.shape();
         const int64_t per_image = s.numel(1, 4), width = s[3];
-        DataBatch b{Tensor<float>(Shape{batch_size_, s[1], s[2], s[3]}), Tensor<int64_t>(Shape{batch_size_})};
+        const bool labelled = data_.labels.defined();
+        DataBatch b{Tensor<float>(Shape{batch_size_, s[1], s[2], s[3]}), labelled ? Tensor<int64_t>(Shape{batch_size_}) : Tensor<int64_t>()};
         for (int64_t k = 0; k < batch_size_; ++k) {
             const int64_t slot = state_.position + k;
             const int64_t index = order_[static_cast<size_t>(slot)];
@@ -373,7 +374,7 @@ public:
             } else {
                 std::copy(src, src + per_image, dst);
             }
-            b.y(k) = data_.labels(index);
+            if (labelled) b.y(k) = data_.labels(index);
         }
         state_.position += batch_size_;
         settle();

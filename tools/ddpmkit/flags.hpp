@@ -36,7 +36,8 @@ inline std::string one_of(const std::vector<std::string>& names) {
     return out;
 }
 
-inline const std::string kVersion = std::string("ddpmkit ") + DDPMKIT_VERSION_STRING + " (" + DDPMKIT_ARCH_NAME + " kernels)";
+inline const std::string kVersion = std::string("ddpmkit ") + DDPMKIT_VERSION_STRING + " (" + ddpmkit::arch_name() + " kernels, " +
+                                    (ddpmkit::has_openmp() ? "OpenMP" : "no OpenMP") + ")";
 
 // --name value / --name=value flags with defaults; switches take no value.
 class Flags {

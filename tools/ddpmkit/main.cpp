@@ -42,8 +42,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (std::string(argv[1]) == "--version") {
-        std::printf("ddpmkit %s (%s kernels, %s)\n", DDPMKIT_VERSION_STRING, ddpmkit::arch_name(),
-                    ddpmkit::has_openmp() ? "OpenMP" : "no OpenMP");
+        std::printf("%s\n", kVersion.c_str());
         return 0;
     }
     const std::string command = argv[1];

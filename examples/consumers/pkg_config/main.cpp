@@ -13,6 +13,6 @@ int main() {
                      static_cast<long long>(t.numel()), static_cast<double>(sum));
         return 1;
     }
-    std::printf("ddpmkit consumer (pkg_config): ok, ddpmkit %s, kernels %s\n", DDPMKIT_VERSION_STRING, DDPMKIT_ARCH_NAME);
+    std::printf("ddpmkit consumer (pkg_config): ok, ddpmkit %s, kernels %s\n", DDPMKIT_VERSION_STRING, ddpmkit::arch_name());
     return 0;
 }

@@ -289,13 +289,12 @@ public:
         line_ = std::make_unique<ProgressLine>(steps_ > 0 ? steps_ : first_ + 1, first_);
     }
     void on_step(Trainer&, const StepReport& r) override {
-        if (steps_ <= 0 && minutes_ > 0)  // a timed run: estimate where it will end
+        if (steps_ <= 0 && minutes_ > 0 && r.seconds > 0)  // a timed run: estimate where it will end
             line_->set_total(r.step + static_cast<int64_t>(double(r.step - first_) / r.seconds * (minutes_ * 60.0 - r.seconds)));
         shown_ = {{"loss", r.loss}};
         if (show_vb_) shown_.push_back({"vb", r.vb});
         shown_.push_back({"grad", r.grad_norm});
         line_->update(r.step, shown_);
-        last_ = r.step;
     }
     void on_end(Trainer& t) override {
         if (steps_ <= 0 || t.step() < steps_) {  // stopped by the clock or a signal: end the line at this step
@@ -309,7 +308,7 @@ private:
     int64_t steps_;
     double minutes_;
     bool show_vb_;
-    int64_t first_ = 0, last_ = 0;
+    int64_t first_ = 0;
     std::unique_ptr<ProgressLine> line_;
     NamedValues shown_;
 };

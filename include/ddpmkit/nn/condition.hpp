@@ -20,25 +20,6 @@ struct Condition {
     Tensor<T> image;         // [B, C', H, W], concatenated to x_t (undefined: none)
 
     bool empty() const { return !labels.defined() && !image.defined(); }
-    // Examples [begin, end) of each part that is present (shares storage).
-    Condition slice(int64_t begin, int64_t end) const {
-        return {labels.defined() ? labels.slice(begin, end) : labels, image.defined() ? image.slice(begin, end) : image};
-    }
-    // Both parts repeated: this condition's examples, then other's (for one batched model call).
-    Condition concat(const Condition& other) const {
-        if (labels.defined() != other.labels.defined() || image.defined() != other.image.defined())
-            throw std::invalid_argument("Condition::concat: the two conditions have different parts");
-        Condition out;
-        if (labels.defined()) {
-            if (labels.dim() != 1 || other.labels.dim() != 1)
-                throw shape_error("Condition::concat", labels.shape(), other.labels.shape(), "(labels must be [B])");
-            out.labels = Tensor<int64_t>({labels.numel() + other.labels.numel()});
-            std::copy(labels.data(), labels.data() + labels.numel(), out.labels.data());
-            std::copy(other.labels.data(), other.labels.data() + other.labels.numel(), out.labels.data() + labels.numel());
-        }
-        if (image.defined()) out.image = ddpmkit::concat<T>({Var<T>(image), Var<T>(other.image)}, 0).value();
-        return out;
-    }
 };
 
 // What a model is conditioned on, from its config: the checks every model applies.

@@ -43,6 +43,7 @@
 #include "ddpmkit/diffusion/samplers.hpp"
 #include "ddpmkit/diffusion/schedule.hpp"
 #include "ddpmkit/diffusion/score.hpp"
+#include "ddpmkit/diffusion/tasks.hpp"
 #include "ddpmkit/diffusion/timestep_sampler.hpp"
 
 #include "ddpmkit/io/cifar.hpp"

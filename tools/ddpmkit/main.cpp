@@ -13,6 +13,7 @@
 #include "inspect.hpp"
 #include "nll.hpp"
 #include "sample.hpp"
+#include "tasks.hpp"
 #include "train.hpp"
 
 using namespace cli;
@@ -23,7 +24,9 @@ const char* const kUsage =
     "usage: ddpmkit COMMAND [flags]   (ddpmkit COMMAND --help for its flags; ddpmkit --version)\n\n"
     "commands:\n"
     "  train       train a DDPM and write checkpoints, samples and the loss curve\n"
-    "  sample      sample from a checkpoint with dpm, ddim, ddpm, euler, heun or pc\n"
+    "  sample      sample from a checkpoint with dpm, ddim, ddpm, euler, heun or pc (--class, --guidance)\n"
+    "  inpaint     fill masked images: the replacement method or RePaint\n"
+    "  denoise     remove Gaussian noise of known sigma (SDEdit, Tweedie), or image-to-image\n"
     "  nll         test-set bits/dim: the variational bound, term by term\n"
     "  classifier  train the Fashion-MNIST classifier whose features fd uses\n"
     "  fd          Frechet distance between samples and the test set\n"
@@ -47,7 +50,7 @@ int main(int argc, char** argv) {
     }
     const std::string command = argv[1];
     const std::map<std::string, int (*)(int, char**)> commands = {
-        {"train", cmd_train}, {"sample", cmd_sample},         {"nll", cmd_nll},
+        {"train", cmd_train}, {"sample", cmd_sample}, {"inpaint", cmd_inpaint}, {"denoise", cmd_denoise}, {"nll", cmd_nll},
         {"classifier", cmd_classifier}, {"fd", cmd_fd}, {"inspect", cmd_inspect}, {"bench", cmd_bench}};
     const auto it = commands.find(command);
     if (it == commands.end()) {

@@ -15,7 +15,9 @@ inline int cmd_sample(int argc, char** argv) {
                     {"batch", "B", "samples per batch", "64"},
                     {"seed", "S", "random seed", "0"},
                     {"out", "FILE", "PNG grid (its folder is created)", "samples.png"},
-                    {"raw", "FILE", "also write the samples [N, C, H, W] in [-1, 1] as safetensors", ""}},
+                    {"raw", "FILE", "also write the samples [N, C, H, W] in [-1, 1] as safetensors", ""},
+                    {"class", "K", "class-conditional checkpoints: draw class K (-1: a row per class)", "-1"},
+                    {"guidance", "W", "classifier-free guidance scale w: (1 + w) eps(x, y) - w eps(x, null)", "0"}},
                    {checkpoint_flags(), sampler_flags()}));
     if (!f.parse(argc, argv)) return 0;
     const SamplerChoice sampler = sampler_choice(f);
@@ -30,17 +32,35 @@ inline int cmd_sample(int argc, char** argv) {
     check_steps(sampler, m);
 
     const nn::UNetConfig& mc = m.config.model;
+    if (mc.cond_ch > 0) throw UsageError("--checkpoint is a super-resolution model: ddpmkit superres runs it");
+    const int64_t label = f.integer("class", -1);
+    const double guidance = f.number("guidance", 0);
+    if (mc.num_classes == 0 && (f.given("class") || f.given("guidance")))
+        throw UsageError("--class and --guidance need a class-conditional checkpoint (ddpmkit train --classes)");
+    if (label < -1 || label >= mc.num_classes)
+        throw UsageError("--class " + std::to_string(label) + " is outside [0, " + std::to_string(mc.num_classes - 1) + "] (or -1)");
+    const diffusion::Denoiser<float> model =
+        mc.num_classes > 0 ? diffusion::classifier_free_guidance<float>(train::denoiser(*m.model), guidance, mc.num_classes)
+                           : train::denoiser(*m.model);
+    const int64_t per_class = mc.num_classes > 0 ? (n + mc.num_classes - 1) / mc.num_classes : n;
     TensorF all({n, mc.in_ch, mc.res, mc.res});
     const auto stepper = make_sampler(sampler, m, seed);
     ProgressLine progress(n);
     for (int64_t done = 0; done < n; done += batch) {
         const int64_t b = std::min(batch, n - done);
         stepper->restart();
-        const TensorF x = diffusion::sample(*stepper, train::denoiser(*m.model), TensorF::randn({b, mc.in_ch, mc.res, mc.res}, rng));
+        nn::Condition<float> cond;
+        if (mc.num_classes > 0) {  // class `label`, or a row of per_class samples for each class in turn
+            cond.labels = Tensor<int64_t>({b});
+            for (int64_t i = 0; i < b; ++i) cond.labels(i) = label >= 0 ? label : (done + i) / per_class;
+        }
+        const TensorF x = diffusion::sample(*stepper, model, TensorF::randn({b, mc.in_ch, mc.res, mc.res}, rng), cond);
         std::copy(x.data(), x.data() + x.numel(), all.data() + done * x.numel() / b);
         progress.update(done + b);
     }
-    write_grid_png(out, all);
+    GridOptions grid;
+    if (mc.num_classes > 0 && label < 0) grid.cols = static_cast<int>(per_class);
+    write_grid_png(out, all, grid);
     std::printf("wrote %s (%lld samples, %s, step %lld of training)\n", out.c_str(), static_cast<long long>(n),
                 sampler.name.c_str(), static_cast<long long>(m.step));
     if (!raw.empty()) {

@@ -29,6 +29,8 @@ inline const std::vector<std::pair<std::string, std::vector<std::string>>> kRunF
     {"timestep-sampler", {"timestep_sampler"}},
     {"label-dropout", {"label_dropout"}},
     {"data", {"data"}},
+    {"task", {"superres_factor"}},
+    {"factor", {"superres_factor"}},
     {"lr-decay", {"lr_decay"}},
     {"batch", {"batch"}},
     {"lr", {"lr"}},
@@ -58,6 +60,11 @@ inline train::TrainConfig run_config(const Flags& f) {
     c.label_dropout = f.number("label-dropout", 0);
     if (c.label_dropout >= 1) throw UsageError("--label-dropout is a share in [0, 1), not " + f.str("label-dropout"));
     c.data = f.choice("data", kDataSets);
+    if (f.choice("task", {"generate", "superres"}) == "superres") {
+        c.superres_factor = f.integer("factor", 2);
+    } else if (f.given("factor")) {
+        throw UsageError("--factor is for --task superres");
+    }
     c.lr_decay = f.integer("lr-decay", 0);
     c.batch = f.integer("batch", 1);
     c.lr = f.number("lr", 0);
@@ -87,6 +94,8 @@ inline int cmd_train(int argc, char** argv) {
                     {"timestep-sampler", "NAME", "how t is drawn: uniform, importance (loss-aware) or auto (importance for kl)", "auto"},
                     {"classes", "", "class-conditional: the model takes the data's labels (null label for guidance)", ""},
                     {"label-dropout", "P", "with --classes: share of labels replaced by the null label", "0.1"},
+                    {"task", "NAME", "generate, or superres: SR3, conditioned on the image shrunk by --factor and upsampled", "generate"},
+                    {"factor", "F", "with --task superres: the factor of the low resolution (4: 28x28 from 7x7)", "4"},
                     {"batch", "B", "batch size", "64"},
                     {"lr", "LR", "Adam learning rate", "1e-3"},
                     {"warmup", "N", "linear learning-rate warmup steps", "200"},
@@ -141,6 +150,11 @@ inline int cmd_train(int argc, char** argv) {
         c.model.res = data.images.size(2);
         c.model.attn = {c.model.res / 4};  // the lowest resolution, as 7 for 28x28
         c.model.out_ch = c.param.channel_factor() * c.model.in_ch;
+        if (c.superres_factor > 0) {
+            if (c.model.res % c.superres_factor != 0)
+                throw UsageError("--factor " + std::to_string(c.superres_factor) + " does not divide the " + std::to_string(c.model.res) + "-pixel images");
+            c.model.cond_ch = c.model.in_ch;
+        }
     }
     train::Run trainer(c, std::move(data), out);
     if (f.on("resume")) trainer.resume();
@@ -170,7 +184,7 @@ inline int cmd_train(int argc, char** argv) {
     frames.push_back(xT);
     const auto stepper = make_sampler(sampler, m, c.seed + 777);
     const int64_t every = std::max<int64_t>(1, stepper->total_calls() / 10);  // about ten frames
-    diffusion::sample(*stepper, train::denoiser(*m.model), xT, {}, [&](int64_t call, int64_t, const TensorF& x) {
+    diffusion::sample(*stepper, train::denoiser(*m.model), xT, trainer.sample_condition(8), [&](int64_t call, int64_t, const TensorF& x) {
         if ((call + 1) % every == 0) frames.push_back(x.clone());
     });
     write_png(out + "/chain.png", make_strip(frames));

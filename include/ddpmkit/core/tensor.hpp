@@ -197,6 +197,21 @@ private:
     T* data_ = nullptr;
 };
 
+// a and b stacked along the first axis: [m, ...] and [n, ...] -> [m + n, ...].
+template <class T>
+Tensor<T> concat_rows(const Tensor<T>& a, const Tensor<T>& b) {
+    bool same_rest = a.dim() >= 1 && a.dim() == b.dim();
+    for (int i = 1; same_rest && i < a.dim(); ++i) same_rest = a.size(i) == b.size(i);
+    if (!same_rest)
+        throw shape_error("concat_rows", a.shape(), b.shape(), "differ beyond the first axis");
+    Shape s = a.shape();
+    s[0] = a.size(0) + b.size(0);
+    Tensor<T> out = Tensor<T>::empty(s);
+    std::copy(a.data(), a.data() + a.numel(), out.data());
+    std::copy(b.data(), b.data() + b.numel(), out.data() + a.numel());
+    return out;
+}
+
 using TensorF = Tensor<float>;
 using TensorD = Tensor<double>;
 

@@ -16,6 +16,7 @@
 #include "ddpmkit/autograd/ops.hpp"
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/diffusion/schedule.hpp"
+#include "ddpmkit/kernels/arithmetic.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace diffusion {
@@ -69,6 +70,19 @@ Var<T> q_step(const Schedule& s, const Var<T>& x_prev, const Tensor<int64_t>& t,
     }
     const int r = x_prev.dim();
     return extract<T>(keep, t, r) * x_prev + extract<T>(add, t, r) * noise;
+}
+
+// x_to = sqrt(abar_to / abar_from) x_from + sqrt(1 - abar_to / abar_from) eps: eq. 2 applied
+// from timestep `from` up to `to` (> from) in one draw, for the same x_from; RePaint's jump
+// back up a sampler's grid.
+template <class T>
+Tensor<T> q_jump(const Schedule& s, const Tensor<T>& x_from, int64_t from, int64_t to, const Tensor<T>& noise) {
+    if (x_from.shape() != noise.shape()) throw shape_error("q_jump", x_from.shape(), noise.shape(), "(x_from, noise) differ");
+    if (from < 0 || to <= from || to >= s.num_steps())
+        throw std::out_of_range("q_jump: from t = " + std::to_string(from) + " up to t = " + std::to_string(to) + " in a schedule of " +
+                                std::to_string(s.num_steps()));
+    const double ratio = s.alphas_cumprod[static_cast<size_t>(to)] / s.alphas_cumprod[static_cast<size_t>(from)];
+    return std::sqrt(ratio) * x_from + std::sqrt(1.0 - ratio) * noise;
 }
 
 // The same two draws on plain tensors, for code outside the graph (samplers, tasks).

@@ -243,9 +243,12 @@ public:
     DdpmSampler(const Schedule& s, const Parametrization& p, const SamplerOptions& o) : ProcessSampler<T>(s, p, o) {
         ProcessSampler<T>::set_timesteps(this->every_timestep());
     }
+    // A run of consecutive timesteps down to 0 (tasks start below T-1 or jump back up).
     void set_timesteps(const std::vector<int64_t>& grid) override {
-        if (grid != this->every_timestep())
-            throw std::invalid_argument("ddpm sampler: ancestral steps need every timestep (use ddim with eta 1 on a shorter grid)");
+        bool consecutive = !grid.empty() && grid.back() == 0;
+        for (size_t i = 1; consecutive && i < grid.size(); ++i) consecutive = grid[i] == grid[i - 1] - 1;
+        if (!consecutive)
+            throw std::invalid_argument("ddpm sampler: ancestral steps need every timestep from the first down to 0 (use ddim with eta 1 on a shorter grid)");
         ProcessSampler<T>::set_timesteps(grid);
     }
 

@@ -51,6 +51,30 @@
 #endif
 #undef DDPMKIT_DETAIL_STB_IMAGE_WRITE
 
+// PNG input (masks, images to inpaint, denoise or upsample): stb_image, of the same package
+// and compiled the same way.
+#if __has_include(<stb/stb_image.h>)
+#define DDPMKIT_DETAIL_STB_IMAGE <stb/stb_image.h>
+#else
+#define DDPMKIT_DETAIL_STB_IMAGE <stb_image.h>
+#endif
+#if defined(DDPMKIT_STB_IMPLEMENTATION) && !defined(STB_IMAGE_IMPLEMENTATION)
+#define STB_IMAGE_IMPLEMENTATION
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#endif
+#include DDPMKIT_DETAIL_STB_IMAGE
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+#else
+#include DDPMKIT_DETAIL_STB_IMAGE
+#endif
+#undef DDPMKIT_DETAIL_STB_IMAGE
+
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/tensor.hpp"
 
@@ -186,6 +210,19 @@ inline void write_pnm(const std::string& path, const Picture& p) {
     std::vector<uint8_t> bytes(header.begin(), header.end());
     bytes.insert(bytes.end(), p.pixels.begin(), p.pixels.end());
     image_detail::write_file(path, bytes.data(), bytes.size());
+}
+
+// A PNG (or any format stb_image reads) as [1, channels, H, W] in [-1, 1]; channels 1 (gray)
+// or 3 (RGB), converted from what the file holds.
+inline Tensor<float> read_png(const std::string& path, int channels) {
+    if (channels != 1 && channels != 3) throw std::invalid_argument("read_png: channels must be 1 or 3, not " + std::to_string(channels));
+    int w = 0, h = 0, have = 0;
+    std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &have, channels), stbi_image_free);
+    if (!pixels) throw std::runtime_error("read_png " + path + ": " + (stbi_failure_reason() ? stbi_failure_reason() : "unreadable"));
+    Tensor<float> out({1, channels, h, w});
+    for (int c = 0; c < channels; ++c)
+        for (int64_t i = 0; i < int64_t(w) * h; ++i) out.data()[c * int64_t(w) * h + i] = pixels.get()[i * channels + c] / 127.5f - 1.0f;
+    return out;
 }
 
 inline void write_grid_png(const std::string& path, const Tensor<float>& batch, const GridOptions& options = {}) {

@@ -22,6 +22,17 @@ struct Condition {
     bool empty() const { return !labels.defined() && !image.defined(); }
 };
 
+// Two conditions of the same kind stacked along the batch (a's examples, then b's).
+template <class T>
+Condition<T> concat_rows(const Condition<T>& a, const Condition<T>& b) {
+    if (a.labels.defined() != b.labels.defined() || a.image.defined() != b.image.defined())
+        throw std::invalid_argument("Condition: concat_rows of conditions with different parts");
+    Condition<T> c;
+    if (a.labels.defined()) c.labels = ddpmkit::concat_rows(a.labels, b.labels);
+    if (a.image.defined()) c.image = ddpmkit::concat_rows(a.image, b.image);
+    return c;
+}
+
 // What a model is conditioned on, from its config: the checks every model applies.
 struct ConditionSpec {
     int64_t num_classes = 0;  // > 0: labels [B] in [0, num_classes] are required

@@ -43,6 +43,9 @@ struct TrainConfig {
     std::string timestep_sampler;
     double label_dropout = 0.1;  // class-conditional models: share of labels replaced by the null label
     std::string data;            // the data set's name, so a resume cannot continue on other data
+    // > 0: super-resolution (SR3): the model sees the image shrunk by this factor (block means)
+    // and upsampled bilinearly, as model.cond_ch extra input channels.
+    int64_t superres_factor = 0;
     int64_t batch = 64;
     double lr = 1e-3;
     int64_t warmup = 200;
@@ -75,6 +78,7 @@ struct TrainConfig {
         m["label_dropout"] = std::to_string(label_dropout);
         m["data"] = data;
         m["lr_decay"] = std::to_string(lr_decay);
+        m["superres_factor"] = std::to_string(superres_factor);
         m["batch"] = std::to_string(batch);
         m["lr"] = std::to_string(lr);
         m["warmup"] = std::to_string(warmup);
@@ -122,6 +126,7 @@ struct TrainConfig {
         if (has("label_dropout")) c.label_dropout = number("label_dropout", real);
         if (has("data")) c.data = get("data");
         if (has("lr_decay")) c.lr_decay = number("lr_decay", integer);
+        if (has("superres_factor")) c.superres_factor = number("superres_factor", natural);
         c.batch = number("batch", integer);
         c.lr = number("lr", real);
         c.warmup = number("warmup", integer);

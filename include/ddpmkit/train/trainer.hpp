@@ -28,6 +28,7 @@
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/diffusion/losses.hpp"
 #include "ddpmkit/diffusion/samplers.hpp"
+#include "ddpmkit/diffusion/tasks.hpp"
 #include "ddpmkit/diffusion/timestep_sampler.hpp"
 #include "ddpmkit/io/dataset.hpp"
 #include "ddpmkit/io/file.hpp"
@@ -69,18 +70,29 @@ public:
     virtual void restore(const Tensor<int64_t>& state) { (void)state; }
 };
 
-// A DataLoader's batches; its labels go into the condition when the model takes classes.
+// A DataLoader's batches; its labels go into the condition when the model takes classes,
+// and for super-resolution by `superres_factor` the images shrunk and upsampled again (SR3).
 class LoaderSource : public BatchSource {
 public:
-    LoaderSource(DataLoader loader, bool with_labels) : loader_(std::move(loader)), with_labels_(with_labels) {
+    LoaderSource(DataLoader loader, bool with_labels, int64_t superres_factor = 0)
+        : loader_(std::move(loader)), with_labels_(with_labels), superres_factor_(superres_factor) {
         if (with_labels_ && loader_.dataset().num_classes == 0)
             throw std::invalid_argument("LoaderSource: " + loader_.dataset().name + " has no class labels");
+        const int64_t res = loader_.dataset().images.size(2);
+        if (superres_factor_ < 0 || (superres_factor_ > 0 && res % superres_factor_ != 0))
+            throw std::invalid_argument("LoaderSource: super-resolution factor " + std::to_string(superres_factor_) + " does not divide the " +
+                                        std::to_string(res) + "-pixel images");
     }
     Batch next() override {
         DataBatch b = loader_.next();
         Batch out{b.x, {}};
         if (with_labels_) out.cond.labels = b.y;
+        if (superres_factor_ > 0) out.cond.image = low_resolution_condition(b.x);
         return out;
+    }
+    // SR3's input for images x: x shrunk by the factor, upsampled bilinearly to x's size.
+    TensorF low_resolution_condition(const TensorF& x) const {
+        return diffusion::superres_condition(diffusion::downsample_area(x, superres_factor_), x.size(2));
     }
     Tensor<int64_t> state() const override {
         const LoaderState s = loader_.state();
@@ -95,6 +107,7 @@ public:
 private:
     DataLoader loader_;
     bool with_labels_;
+    int64_t superres_factor_;
 };
 
 // What one step reports.
@@ -391,7 +404,7 @@ public:
         : c_(std::move(config)),
           out_(std::move(out_dir)),
           model_(c_.model, c_.seed),
-          data_(DataLoader(std::move(data), c_.batch, c_.seed, LoaderOptions{true, c_.flip}), c_.model.num_classes > 0),
+          data_(DataLoader(std::move(data), c_.batch, c_.seed, LoaderOptions{true, c_.flip}), c_.model.num_classes > 0, c_.superres_factor),
           trainer_(model_, diffusion::Schedule::named(c_.schedule, c_.timesteps), data_, trainer_options(c_)) {
         const ImageDataset& d = data_.loader().dataset();
         const Shape& s = d.images.shape();
@@ -402,6 +415,9 @@ public:
         if (c_.model.num_classes > 0 && c_.model.num_classes != d.num_classes)
             throw std::invalid_argument("Run: the model has " + std::to_string(c_.model.num_classes) + " classes, the data " + d.name +
                                         " has " + std::to_string(d.num_classes));
+        if (c_.model.cond_ch != (c_.superres_factor > 0 ? c_.model.in_ch : 0))
+            throw std::invalid_argument("Run: the model takes " + std::to_string(c_.model.cond_ch) + " conditioning channels; " +
+                                        (c_.superres_factor > 0 ? "super-resolution needs in_ch" : "only super-resolution takes any"));
         if (c_.param.variance == diffusion::ModelVariance::Learned && c_.model.out_channels() != 2 * c_.model.in_ch)
             throw std::invalid_argument("Run: a learned variance needs out_ch = 2 in_ch");
         make_output_dir(out_);  // every missing level, checked writable before any training
@@ -453,25 +469,33 @@ public:
         w.write(checkpoint_path());
     }
 
-    // A grid of samples from the EMA weights (fixed seed: grids over training compare); a
-    // class-conditional model draws class b mod num_classes in place b (a row per class).
+    // The condition of the pictures' sample b: class b mod num_classes; for super-resolution
+    // training image b's low-resolution version (n at most the data's size).
+    nn::Condition<float> sample_condition(int64_t n) const {
+        nn::Condition<float> cond;
+        if (c_.model.num_classes > 0) {
+            cond.labels = Tensor<int64_t>({n});
+            for (int64_t b = 0; b < n; ++b) cond.labels(b) = b % c_.model.num_classes;
+        }
+        if (c_.superres_factor > 0) cond.image = data_.low_resolution_condition(data_.loader().dataset().images.slice(0, n));
+        return cond;
+    }
+
+    // A grid of samples from the EMA weights (fixed seed: grids over training compare), with
+    // sample_condition; super-resolution shows the inputs, then the outputs.
     void write_sample_grid(const std::string& path) {
         Ema<float>& ema = trainer_.ema();
         ema.swap();
         model_.eval();
         Rng rng(c_.seed + 12345);
         const TensorF xT = TensorF::randn({c_.sample_count, c_.model.in_ch, c_.model.res, c_.model.res}, rng);
-        nn::Condition<float> cond;
-        if (c_.model.num_classes > 0) {
-            cond.labels = Tensor<int64_t>({c_.sample_count});
-            for (int64_t b = 0; b < c_.sample_count; ++b) cond.labels(b) = b % c_.model.num_classes;
-        }
+        const nn::Condition<float> cond = sample_condition(c_.sample_count);
         diffusion::SamplerOptions o = c_.sampling;
         o.steps = std::min(o.steps, trainer_.schedule().num_steps());
         const auto sampler = diffusion::make_sampler<float>(c_.sampler, trainer_.schedule(), c_.param, o);
         const TensorF x = diffusion::sample(*sampler, denoiser(model_), xT, cond);
         ema.swap();
-        write_grid_png(path, x);
+        write_grid_png(path, c_.superres_factor > 0 ? concat_rows(cond.image, x) : x);  // super-resolution: inputs, then outputs
     }
 
     // (step, loss) of every row of the log, a resumed run's earlier rows included.

@@ -57,7 +57,7 @@ check "no command" 2 "usage: ddpmkit COMMAND" --
 check "unknown command" 2 'unknown command "frobnicate"' "usage: ddpmkit COMMAND" -- frobnicate
 check "--help" 0 "usage: ddpmkit COMMAND" -- --help
 check "--version" 0 "ddpmkit $version" -- --version
-for command in train sample nll classifier fd inspect "bench unet"; do
+for command in train sample inpaint denoise superres nll classifier fd inspect "bench unet"; do
   # shellcheck disable=SC2086  # "bench unet" is two words
   check "$command --help" 0 "usage: ddpmkit ${command%% *}" "--help" -- $command --help
   # shellcheck disable=SC2086
@@ -156,6 +156,45 @@ check "classifier --out in the way" 1 "$work/file is in the way" -- classifier -
 check "sample into new folders" 0 "wrote $work/x/y/s.png" -- \
   sample --checkpoint "$ckpt" --n 2 --steps 3 --out "$work/x/y/s.png" --raw "$work/x/z/s.safetensors"
 exists "sample's outputs" "$work/x/y/s.png" "$work/x/z/s.safetensors"
+
+# The tasks: each runs on the tiny checkpoints, on test images and on a PNG, and refuses a
+# model of the wrong kind by name.
+sr="$work/sr"
+check "train super-resolution" 0 "step 2: checkpoint" -- \
+  train --data shapes --task superres --factor 4 --steps 2 --minutes 0 --batch 4 --ch 8 --timesteps 50 --sample-every 0 --no-pictures --out "$sr"
+cc="$work/cc"
+check "train class-conditional" 0 "step 2: checkpoint" -- \
+  train --data shapes --classes --steps 2 --minutes 0 --batch 4 --ch 8 --timesteps 50 --sample-every 0 --no-pictures --out "$cc"
+check "--factor without the task" 2 "--factor is for --task superres" -- train --factor 2 "${late[@]}"
+check "--factor that does not divide" 2 "--factor 5 does not divide the 28-pixel images" -- \
+  train --data shapes --task superres --factor 5 --steps 1 --out "$work/sr5"
+check "guided samples, a row per class" 0 "wrote $work/g.png" -- \
+  sample --checkpoint "$cc/checkpoint.safetensors" --n 10 --steps 3 --guidance 2 --out "$work/g.png"
+check "--class of an unconditional model" 2 "--class and --guidance need a class-conditional checkpoint" -- \
+  sample --checkpoint "$ckpt" --class 1
+check "--class out of range" 2 "--class 10 is outside [0, 9] (or -1)" -- sample --checkpoint "$cc/checkpoint.safetensors" --class 10
+check "sample a super-resolution model" 2 "a super-resolution model: ddpmkit superres runs it" -- sample --checkpoint "$sr/checkpoint.safetensors"
+check "inpaint test images" 0 "mean image (baseline)" "RePaint (jump 2 x 1)" "wrote $work/i.png" -- \
+  inpaint --checkpoint "$ckpt" --data shapes --n 3 --steps 6 --jump-length 2 --jump-count 1 --mask strokes --out "$work/i.png"
+# Images as files: PNG, or any format stb_image reads, as these binary PGMs of random bytes.
+pgm() { { printf 'P5\n%d %d\n255\n' "$2" "$2"; head -c $(($2 * $2)) /dev/urandom; } > "$1"; }
+pgm "$work/img.pgm" 28
+pgm "$work/mask.pgm" 28
+pgm "$work/low.pgm" 7
+check "inpaint an image file with a mask file" 0 "wrote $work/i2.png" -- \
+  inpaint --checkpoint "$ckpt" --image "$work/img.pgm" --mask "$work/mask.pgm" --steps 4 --out "$work/i2.png"
+check "superres an image file" 0 "wrote $work/s2.png" -- superres --checkpoint "$sr/checkpoint.safetensors" --image "$work/low.pgm" --steps 3 --out "$work/s2.png"
+check "superres an image of the wrong size" 2 "--image $work/img.pgm is 28x28 pixels; the model upsamples 7x7 by 4" -- \
+  superres --checkpoint "$sr/checkpoint.safetensors" --image "$work/img.pgm"
+check "inpaint with a wrong-size image" 2 "--image $work/low.pgm is 7x7 pixels; the model takes 28x28" -- inpaint --checkpoint "$ckpt" --image "$work/low.pgm"
+check "inpaint a conditional model" 2 "inpainting takes an unconditional model" -- inpaint --checkpoint "$cc/checkpoint.safetensors"
+check "denoise test images" 0 "best Gaussian blur" "noisy input" -- denoise --checkpoint "$ckpt" --data shapes --n 3 --sigma 0.3 --steps 4
+check "image to image" 0 "wrote $work/d.png" -- denoise --checkpoint "$ckpt" --data shapes --n 2 --strength 0.5 --steps 4 --out "$work/d.png"
+check "denoise beyond the schedule" 1 "is above the schedule's largest noise level" -- denoise --checkpoint "$ckpt" --data shapes --n 1 --sigma 1000
+check "superres test images" 0 "SR3" "bicubic (baseline)" "consistency RMS" -- \
+  superres --checkpoint "$sr/checkpoint.safetensors" --data shapes --n 3 --steps 3
+check "superres of an unconditional model" 2 "not a super-resolution model" -- superres --checkpoint "$ckpt"
+exists "the tasks' pictures" "$work/g.png" "$work/i.png" "$work/i2.png" "$work/d.png" "$work/s2.png"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -27,6 +27,7 @@ const char* const kUsage =
     "  sample      sample from a checkpoint with dpm, ddim, ddpm, euler, heun or pc (--class, --guidance)\n"
     "  inpaint     fill masked images: the replacement method or RePaint\n"
     "  denoise     remove Gaussian noise of known sigma (SDEdit, Tweedie), or image-to-image\n"
+    "  superres    upsample images with a super-resolution checkpoint (train --task superres)\n"
     "  nll         test-set bits/dim: the variational bound, term by term\n"
     "  classifier  train the Fashion-MNIST classifier whose features fd uses\n"
     "  fd          Frechet distance between samples and the test set\n"
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
     }
     const std::string command = argv[1];
     const std::map<std::string, int (*)(int, char**)> commands = {
-        {"train", cmd_train}, {"sample", cmd_sample}, {"inpaint", cmd_inpaint}, {"denoise", cmd_denoise}, {"nll", cmd_nll},
+        {"train", cmd_train}, {"sample", cmd_sample}, {"inpaint", cmd_inpaint}, {"denoise", cmd_denoise}, {"superres", cmd_superres}, {"nll", cmd_nll},
         {"classifier", cmd_classifier}, {"fd", cmd_fd}, {"inspect", cmd_inspect}, {"bench", cmd_bench}};
     const auto it = commands.find(command);
     if (it == commands.end()) {

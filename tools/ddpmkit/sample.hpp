@@ -1,6 +1,8 @@
 // ddpmkit sample: samples from a checkpoint with any sampler, as a PNG grid and raw tensors.
 #pragma once
 
+#include <ddpmkit/eval/classifier.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -17,7 +19,8 @@ inline int cmd_sample(int argc, char** argv) {
                     {"out", "FILE", "PNG grid (its folder is created)", "samples.png"},
                     {"raw", "FILE", "also write the samples [N, C, H, W] in [-1, 1] as safetensors", ""},
                     {"class", "K", "class-conditional checkpoints: draw class K (-1: a row per class)", "-1"},
-                    {"guidance", "W", "classifier-free guidance scale w: (1 + w) eps(x, y) - w eps(x, null)", "0"}},
+                    {"guidance", "W", "classifier-free guidance scale w: (1 + w) eps(x, y) - w eps(x, null)", "0"},
+                    {"classifier", "FILE", "class-conditional checkpoints: report the share the classifier puts in the asked class", ""}},
                    {checkpoint_flags(), sampler_flags()}));
     if (!f.parse(argc, argv)) return 0;
     const SamplerChoice sampler = sampler_choice(f);
@@ -44,6 +47,7 @@ inline int cmd_sample(int argc, char** argv) {
                            : train::denoiser(*m.model);
     const int64_t per_class = mc.num_classes > 0 ? (n + mc.num_classes - 1) / mc.num_classes : n;
     TensorF all({n, mc.in_ch, mc.res, mc.res});
+    Tensor<int64_t> asked({n});
     const auto stepper = make_sampler(sampler, m, seed);
     ProgressLine progress(n);
     for (int64_t done = 0; done < n; done += batch) {
@@ -52,7 +56,7 @@ inline int cmd_sample(int argc, char** argv) {
         nn::Condition<float> cond;
         if (mc.num_classes > 0) {  // class `label`, or a row of per_class samples for each class in turn
             cond.labels = Tensor<int64_t>({b});
-            for (int64_t i = 0; i < b; ++i) cond.labels(i) = label >= 0 ? label : (done + i) / per_class;
+            for (int64_t i = 0; i < b; ++i) asked(done + i) = cond.labels(i) = label >= 0 ? label : (done + i) / per_class;
         }
         const TensorF x = diffusion::sample(*stepper, model, TensorF::randn({b, mc.in_ch, mc.res, mc.res}, rng), cond);
         std::copy(x.data(), x.data() + x.numel(), all.data() + done * x.numel() / b);
@@ -63,6 +67,13 @@ inline int cmd_sample(int argc, char** argv) {
     write_grid_png(out, all, grid);
     std::printf("wrote %s (%lld samples, %s, step %lld of training)\n", out.c_str(), static_cast<long long>(n),
                 sampler.name.c_str(), static_cast<long long>(m.step));
+    if (!f.str("classifier").empty()) {
+        if (mc.num_classes == 0) throw UsageError("--classifier needs a class-conditional checkpoint");
+        eval::Classifier classifier;
+        eval::load_classifier(classifier, f.str("classifier"));
+        const double share = eval::classifier_accuracy(classifier, ImageDataset{all, asked, static_cast<int>(mc.num_classes), "samples"});
+        std::printf("the classifier puts %.1f %% of the samples in the asked class (guidance w = %g)\n", 100 * share, guidance);
+    }
     if (!raw.empty()) {
         safetensors::Writer w;
         w.add("samples", all);

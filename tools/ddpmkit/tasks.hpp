@@ -1,4 +1,4 @@
-// ddpmkit inpaint and ddpmkit denoise: the tasks of diffusion/tasks.hpp on a checkpoint, on a
+// ddpmkit inpaint, denoise and superres: the tasks of diffusion/tasks.hpp on a checkpoint, on a
 // PNG or on test images. On test images each prints how well it did beside a plain baseline
 // (PSNR, and the share of outputs the classifier puts in the original's class) and writes a
 // picture: a row each for the original, the input, the output and the baseline.
@@ -75,11 +75,12 @@ inline double class_share(const Flags& f, const TensorF& images, const Tensor<in
     return eval::classifier_accuracy(model, d);
 }
 
-// One line of the measured table: PSNR and, with a classifier, the class share.
-inline void report(const Flags& f, const std::string& what, const TensorF& x, const TaskImages& t, const TensorF& region) {
-    std::printf("  %-34s PSNR %6.2f dB", what.c_str(), psnr(x, t.images, region));
+// One line of the measured table: PSNR, with a classifier the class share, then `extra`.
+inline void report(const Flags& f, const std::string& what, const TensorF& x, const TaskImages& t, const TensorF& region,
+                   const std::string& extra = "") {
+    std::printf("  %-38s PSNR %6.2f dB", what.c_str(), psnr(x, t.images, region));
     if (t.labels.defined() && !f.str("classifier").empty()) std::printf("   in the original's class %5.1f %%", 100 * class_share(f, x, t.labels));
-    std::printf("\n");
+    std::printf("%s\n", extra.c_str());
 }
 
 // Runs fn on batches of the images (fn(first, batch) -> outputs) with a progress line.
@@ -279,6 +280,70 @@ inline int cmd_denoise(int argc, char** argv) {
     report(f, "best Gaussian blur (" + std::to_string(best_width).substr(0, 3) + " px, baseline)", blurred, t, all);
     report(f, "noisy input", noisy, t, all);
     if (!f.str("out").empty()) write_rows(f.str("out"), {t.images, noisy, out, blurred});
+    return 0;
+}
+
+// ---- ddpmkit superres ----
+
+// Root mean squared difference between a and b.
+inline double rms_difference(const TensorF& a, const TensorF& b) {
+    double se = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) se += std::pow(double(a.data()[i]) - b.data()[i], 2);
+    return std::sqrt(se / double(a.numel()));
+}
+
+inline int cmd_superres(int argc, char** argv) {
+    Flags f("superres", "Upsamples images with a super-resolution checkpoint (ddpmkit train --task superres, SR3:\n"
+                        "Saharia et al. 2021). --image is a low-resolution PNG; test images are shrunk by the\n"
+                        "checkpoint's factor (block means) and the outputs measured beside bilinear and bicubic\n"
+                        "upsampling: PSNR, the classifier's accuracy, and the consistency (the output shrunk again\n"
+                        "against the low-resolution input, as RMS).",
+            task_image_flags());
+    if (!f.parse(argc, argv)) return 0;
+    const SamplerChoice sampler = sampler_choice(f);
+    const train::LoadedModel m = load_checkpoint(f);
+    check_steps(sampler, m);
+    const nn::UNetConfig& mc = m.config.model;
+    const int64_t factor = m.config.superres_factor;
+    if (factor == 0) throw UsageError("--checkpoint is not a super-resolution model (ddpmkit train --task superres makes one)");
+    TaskImages t;
+    TensorF low;
+    if (!f.str("image").empty()) {
+        low = read_png(f.str("image"), static_cast<int>(mc.in_ch));
+        if (low.size(2) * factor != mc.res || low.size(3) * factor != mc.res)
+            throw UsageError("--image " + f.str("image") + " is " + std::to_string(low.size(3)) + "x" + std::to_string(low.size(2)) +
+                             " pixels; the model upsamples " + std::to_string(mc.res / factor) + "x" + std::to_string(mc.res / factor) + " by " +
+                             std::to_string(factor));
+    } else {
+        t = task_images(f, mc);
+        low = diffusion::downsample_area(t.images, factor);
+    }
+    const uint64_t seed = static_cast<uint64_t>(f.integer("seed", 0));
+    const auto stepper = make_sampler(sampler, m, seed);
+    Rng rng(seed);
+    const TensorF bilinear = diffusion::superres_condition(low, mc.res);
+    const TensorF out = in_batches(bilinear, f.integer("batch", 1), [&](int64_t, const TensorF& c) {
+        stepper->restart();
+        nn::Condition<float> cond;
+        cond.image = c.clone();
+        return diffusion::sample(*stepper, train::denoiser(*m.model), TensorF::randn(c.shape(), rng), cond);
+    });
+    if (!t.images.defined()) {
+        write_rows(f.str("out").empty() ? "superres.png" : f.str("out"), {bilinear, out});
+        return 0;
+    }
+    const TensorF bicubic = diffusion::resize(low, mc.res, mc.res, diffusion::Interpolation::Bicubic);
+    const TensorF all({1, 1, 1, 1}, 1.0f);
+    std::printf("%lld test images from %lld, %lldx%lld -> %lldx%lld (%s %lld steps); consistency: the output shrunk again against the input:\n",
+                static_cast<long long>(t.images.size(0)), static_cast<long long>(f.integer("first", 0)),
+                static_cast<long long>(mc.res / factor), static_cast<long long>(mc.res / factor), static_cast<long long>(mc.res),
+                static_cast<long long>(mc.res), sampler.name.c_str(), static_cast<long long>(sampler.options.steps));
+    for (const auto& [name, x] : {std::pair<std::string, TensorF>{"SR3", out}, {"bilinear (baseline)", bilinear}, {"bicubic (baseline)", bicubic}}) {
+        char consistency[64];
+        std::snprintf(consistency, sizeof consistency, "   consistency RMS %.4f", rms_difference(diffusion::downsample_area(x, factor), low));
+        report(f, name, x, t, all, consistency);
+    }
+    if (!f.str("out").empty()) write_rows(f.str("out"), {t.images, bilinear, bicubic, out});
     return 0;
 }
 

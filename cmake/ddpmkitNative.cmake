@@ -22,6 +22,11 @@ function(_ddpmkit_add_native_flag target flag)
   check_cxx_compiler_flag(-march=native DDPMKIT_HAS_MARCH_NATIVE)
   if(DDPMKIT_HAS_MARCH_NATIVE)
     set_property(TARGET ${target} APPEND PROPERTY INTERFACE_COMPILE_OPTIONS "${flag}")
+    # GCC 12's SLP vectorizer miscompiles constant vectors with AVX-512 (README: Compilers).
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+      string(REPLACE "-march=native" "-fno-tree-slp-vectorize" _ddpmkit_slp "${flag}")
+      set_property(TARGET ${target} APPEND PROPERTY INTERFACE_COMPILE_OPTIONS "${_ddpmkit_slp}")
+    endif()
   elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
     message(STATUS "ddpmkit::native: ${CMAKE_CXX_COMPILER_ID} does not take -march=native; "
                    "the NEON kernels need no flag on AArch64")

@@ -213,6 +213,17 @@ TEST_CASE("tasks: Tweedie's one-step denoiser is the posterior mean; SDEdit samp
     CHECK(edit < 0.05 * apart);
     CHECK(ddim->grid() == timestep_grid(s, 50, Spacing::Uniform));
 
+    // From timestep 45 a 10-step sampler calls the model at 45, 40, ..., 0.
+    std::vector<int64_t> calls;
+    const Denoiser<double> exact = g.denoiser(s);
+    const Denoiser<double> counted = [&](const TensorD& x, const Tensor<int64_t>& t) {
+        calls.push_back(t(0));
+        return exact(x, t);
+    };
+    const auto ddim10 = make_sampler<double>("ddim", s, Parametrization{}, options(10, 0, 2));
+    sample_from(*ddim10, counted, images, 45);
+    CHECK(calls == std::vector<int64_t>{45, 40, 35, 30, 25, 20, 15, 10, 5, 0});
+
     CHECK(message_of<std::invalid_argument>([&] { timestep_for_sigma(s, 1e4); }).find("largest noise level") != std::string::npos);
     CHECK(message_of<std::invalid_argument>([&] { image_to_image(*ddim, g.denoiser(s), images, 0.0, rng); }).find("(0, 1]") != std::string::npos);
 }

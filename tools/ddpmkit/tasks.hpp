@@ -224,10 +224,10 @@ inline TensorF gaussian_blur(const TensorF& x, double s) {
 
 inline int cmd_denoise(int argc, char** argv) {
     Flags f("denoise", "Removes Gaussian noise of known sigma (images in [-1, 1]) with an unconditional checkpoint:\n"
-                       "SDEdit (Meng et al. 2021) starts the reverse chain at the t where sqrt((1 - abar_t) / abar_t) = sigma;\n"
-                       "tweedie is the one-step posterior mean. On test images the noise is added and the result\n"
-                       "measured beside the best Gaussian blur. With --strength instead, image-to-image: the image\n"
-                       "noised to t = strength (T - 1) and sampled back.",
+                       "SDEdit (Meng et al. 2021) starts the reverse chain at the t where sqrt((1 - abar_t) / abar_t) = sigma\n"
+                       "(--steps spread over [0, t]); tweedie is the one-step posterior mean. On test images the noise\n"
+                       "is added and the result measured beside the best Gaussian blur. With --strength instead,\n"
+                       "image-to-image: the image noised to t = strength (T - 1) and sampled back.",
             concat({{"sigma", "S", "the noise's standard deviation", "0.2"},
                     {"strength", "X", "image-to-image in (0, 1] instead of denoising", ""},
                     {"method", "NAME", "sdedit or tweedie", "sdedit"}},

@@ -32,8 +32,8 @@ Denoiser<T> classifier_free_guidance(Denoiser<T> model, double w, int64_t null_l
         nn::Condition<T> unconditional = c;
         unconditional.labels = Tensor<int64_t>(c.labels.shape(), null_label);
         const Tensor<T> both = model(concat_rows(x, x), concat_rows(t, t), nn::concat_rows(c, unconditional));
-        const int64_t B = x.size(0), C = x.size(1), per_image = both.numel() / (2 * B), combined = C * (x.numel() / (B * C));
-        if (both.size(0) != 2 * B || both.size(1) % C != 0)
+        const int64_t B = x.size(0), per_image = both.numel() / (2 * B), combined = x.numel() / B;  // the mean channels
+        if (both.size(0) != 2 * B || both.size(1) % x.size(1) != 0)
             throw shape_error("classifier_free_guidance", both.shape(), x.shape(), "(model output, x) do not match");
         Tensor<T> out = both.slice(0, B).clone();
         const T* u = both.data() + B * per_image;
@@ -43,17 +43,18 @@ Denoiser<T> classifier_free_guidance(Denoiser<T> model, double w, int64_t null_l
     };
 }
 
-// ---- from x_t at any timestep: SDEdit's start, the loop of every task ----
+// ---- from x_t at any timestep: denoising and image-to-image (SDEdit) ----
 
-// Runs the sampler from x_t at timestep t over its grid's timesteps below t (t first), and
-// returns x_0. The sampler's grid is restored for the next call.
+// Runs the sampler from x_t at timestep t to x_0 on as many timesteps as its grid has (at
+// most t + 1), evenly spaced from t down to 0: --steps keep their meaning, model calls, on the
+// shorter way. The sampler's grid is restored for the next call.
 template <class T>
 Tensor<T> sample_from(ProcessSampler<T>& sampler, const NoDeduce<Denoiser<T>>& model, const Tensor<T>& x_t, int64_t t,
                       const NoDeduce<nn::Condition<T>>& c = {}, const NoDeduce<StepCallback<T>>& on_step = {}) {
     const std::vector<int64_t> grid = sampler.grid();
-    std::vector<int64_t> rest = {t};
-    for (int64_t g : grid)
-        if (g < t) rest.push_back(g);
+    const int64_t n = std::min<int64_t>(static_cast<int64_t>(grid.size()), t + 1);
+    std::vector<int64_t> rest = {t};  // spaced at least 1 apart, so rounding keeps them distinct
+    for (int64_t k = 1; k < n; ++k) rest.push_back(std::llround(double(t) * (1.0 - double(k) / double(n - 1))));
     sampler.set_timesteps(rest);
     const Tensor<T> x0 = sample(sampler, model, x_t, c, on_step);
     sampler.set_timesteps(grid);

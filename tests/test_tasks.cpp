@@ -13,6 +13,7 @@
 #include <cmath>
 #include <vector>
 
+#include "ddpmkit/diffusion/mixture.hpp"
 #include "ddpmkit/diffusion/tasks.hpp"
 #include "helpers.hpp"
 
@@ -232,22 +233,12 @@ TEST_CASE("tasks: classifier-free guidance: w = 0 is the class's distribution, l
     // Two classes N(-/+ (0.5, 0), 0.2^2 I) with equal weights; label 2 is "no class" (the mixture).
     const Schedule s = Schedule::linear(1000);
     const double sd = 0.2;
+    const Denoiser<double> exact = GaussianMixture<double>{TensorD({2, 2}, {-0.5, 0.0, 0.5, 0.0}), sd, Tensor<int64_t>({2}, {0, 1})}.denoiser(s);
     int64_t calls = 0, batch = 0;
     const Denoiser<double> model = [&](const TensorD& x, const Tensor<int64_t>& t, const nn::Condition<double>& c) {
         ++calls;
         batch = x.size(0);
-        TensorD eps(x.shape());
-        for (int64_t i = 0; i < x.size(0); ++i) {
-            const double abar = s.alphas_cumprod[size_t(t(i))], a = std::sqrt(abar), v = abar * sd * sd + 1 - abar;
-            double r[2];  // the posterior weights of the two classes
-            for (int k = 0; k < 2; ++k) r[k] = -0.5 * (std::pow(x(i, 0) - a * (k ? 0.5 : -0.5), 2) + x(i, 1) * x(i, 1)) / v;
-            const int64_t y = c.labels(i);
-            const double w1 = y == 2 ? 1 / (1 + std::exp(r[0] - r[1])) : double(y);
-            const double center = a * ((1 - w1) * -0.5 + w1 * 0.5);
-            eps(i, 0) = std::sqrt(1 - abar) * (x(i, 0) - center) / v;
-            eps(i, 1) = std::sqrt(1 - abar) * x(i, 1) / v;
-        }
-        return eps;
+        return exact(x, t, c);
     };
     const int64_t N = 2000;
     nn::Condition<double> class0;
@@ -277,6 +268,58 @@ TEST_CASE("tasks: classifier-free guidance: w = 0 is the class's distribution, l
     CHECK(message_of<std::invalid_argument>([&] { classifier_free_guidance(model, 1.0, 2)(xT, Tensor<int64_t>(Shape{N}, 5)); })
               .find("no labels") != std::string::npos);
     CHECK(message_of<std::invalid_argument>([&] { classifier_free_guidance(model, -1.0, 2); }).find(">= 0") != std::string::npos);
+}
+
+TEST_CASE("tasks: the exact mixture model: one component is the Gaussian's denoiser; a label picks its components") {
+    const Schedule s = Schedule::linear(1000);
+    GaussianData g;
+    g.mu = Vec(3);
+    g.mu << 0.3, -0.1, 0.5;
+    g.sigma = 0.04 * Mat::Identity(3, 3);
+    const Tensor<int64_t> t({3}, {0, 300, 999});
+    Rng rng(2);
+    const TensorD x = TensorD::randn({3, 3}, rng);
+    const TensorD one = GaussianMixture<double>{TensorD({1, 3}, {0.3, -0.1, 0.5}), 0.2, {}}.denoiser(s)(x, t);
+    const TensorD want = g.denoiser(s)(x, t);
+    for (int64_t i = 0; i < x.numel(); ++i) CHECK(one.data()[i] == doctest::Approx(want.data()[i]).epsilon(1e-12));
+
+    // Components 0 and 2 are class 1: asked for class 1 the model is their two-component
+    // mixture; a label no component has (5) is the whole mixture.
+    const TensorD centres({3, 3}, {0.3, -0.1, 0.5, -0.6, 0.2, 0.0, 0.1, 0.1, -0.4});
+    const GaussianMixture<double> labelled{centres, 0.2, Tensor<int64_t>({3}, {1, 0, 1})};
+    const GaussianMixture<double> class1{TensorD({2, 3}, {0.3, -0.1, 0.5, 0.1, 0.1, -0.4}), 0.2, {}};
+    nn::Condition<double> c;
+    c.labels = Tensor<int64_t>({3}, {1, 1, 1});
+    const TensorD picked = labelled.denoiser(s)(x, t, c), two = class1.denoiser(s)(x, t);
+    c.labels = Tensor<int64_t>({3}, {5, 5, 5});
+    const TensorD none = labelled.denoiser(s)(x, t, c), all = GaussianMixture<double>{centres, 0.2, {}}.denoiser(s)(x, t);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+        CHECK(picked.data()[i] == doctest::Approx(two.data()[i]).epsilon(1e-12));
+        CHECK(none.data()[i] == doctest::Approx(all.data()[i]).epsilon(1e-12));
+    }
+
+    CHECK(message_of<std::invalid_argument>([&] { GaussianMixture<double>{centres, 0.0, {}}.denoiser(s); }).find("> 0") != std::string::npos);
+    CHECK(message_of<std::invalid_argument>([&] { GaussianMixture<double>{centres, 0.2, {}}.denoiser(s)(TensorD({2, 4}), Tensor<int64_t>({2}, {1, 1})); })
+              .find("not the size of a centre") != std::string::npos);
+    CHECK(message_of<std::invalid_argument>([&] { GaussianMixture<double>{centres, 0.2, {}}.denoiser(s)(x, t, c); }).find("no condition") !=
+          std::string::npos);
+}
+
+TEST_CASE("tasks: the Gaussian blur of a point is the normalized kernel, of a constant the constant") {
+    TensorD point({1, 1, 9, 9});
+    point(0, 0, 4, 4) = 1;
+    const TensorD b = gaussian_blur(point, 1.0);
+    double z = 0;  // the kernel's sum over its radius of 3 sd
+    for (int i = -3; i <= 3; ++i) z += std::exp(-0.5 * i * i);
+    for (int r = 0; r < 9; ++r)
+        for (int c = 0; c < 9; ++c) {
+            const int dr = r - 4, dc = c - 4;
+            const double want = std::abs(dr) <= 3 && std::abs(dc) <= 3 ? std::exp(-0.5 * (dr * dr + dc * dc)) / (z * z) : 0.0;
+            CHECK(b(0, 0, r, c) == doctest::Approx(want).epsilon(1e-12));
+        }
+    const TensorD flat = gaussian_blur(TensorD({2, 1, 5, 7}, 0.25), 2.0);  // the edges repeated
+    for (int64_t i = 0; i < flat.numel(); ++i) CHECK(flat.data()[i] == doctest::Approx(0.25).epsilon(1e-12));
+    CHECK(message_of<std::invalid_argument>([&] { gaussian_blur(point, 0.0); }).find("> 0 pixels") != std::string::npos);
 }
 
 TEST_CASE("tasks: guidance combines the mean channels and keeps the conditional variance channels") {

@@ -13,11 +13,10 @@
 // PNG output: one .cpp file of a program compiles stb_image_write, by defining this first.
 #define DDPMKIT_STB_IMPLEMENTATION
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <vector>
 
+#include <ddpmkit/diffusion/mixture.hpp>
 #include <ddpmkit/diffusion/tasks.hpp>
 #include <ddpmkit/io/dataset.hpp>
 #include <ddpmkit/io/image.hpp>
@@ -30,30 +29,8 @@ int main() {
     const double s = 0.05;
     const diffusion::Schedule schedule = diffusion::Schedule::linear(1000);
 
-    // E[eps | x_t] for x_0 ~ (1/K) sum_k N(mu_k, s^2 I): with a = sqrt(abar), b = sqrt(1 - abar),
-    // x_t | k ~ N(a mu_k, v I), v = a^2 s^2 + b^2, and eps_hat = sum_k r_k b (x_t - a mu_k) / v.
-    const diffusion::Denoiser<float> exact = [&](const TensorF& x, const Tensor<int64_t>& t) {
-        TensorF eps(x.shape());
-        for (int64_t i = 0; i < x.size(0); ++i) {
-            const double a = schedule.sqrt_alphas_cumprod[size_t(t(i))], b = schedule.sqrt_one_minus_alphas_cumprod[size_t(t(i))];
-            const double v = a * a * s * s + b * b;
-            std::vector<double> logr(K);
-            for (int64_t k = 0; k < K; ++k) {
-                double d2 = 0;
-                for (int64_t j = 0; j < D; ++j) d2 += std::pow(x.data()[i * D + j] - a * shapes.images.data()[k * D + j], 2);
-                logr[size_t(k)] = -0.5 * d2 / v;
-            }
-            const double top = *std::max_element(logr.begin(), logr.end());
-            double z = 0;
-            for (double& l : logr) z += (l = std::exp(l - top));
-            for (int64_t j = 0; j < D; ++j) {
-                double e = 0;
-                for (int64_t k = 0; k < K; ++k) e += logr[size_t(k)] / z * b * (x.data()[i * D + j] - a * shapes.images.data()[k * D + j]) / v;
-                eps.data()[i * D + j] = static_cast<float>(e);
-            }
-        }
-        return eps;
-    };
+    // The exact denoiser E[eps | x_t] of x_0 ~ (1/K) sum_k N(mu_k, s^2 I), mu_k the K images.
+    const diffusion::Denoiser<float> exact = diffusion::GaussianMixture<float>{shapes.images, s, {}}.denoiser(schedule);
 
     // Each image's left half is known (mask 1), the right half is to be filled.
     const int64_t n = 3 * K;  // each image three times, with different noise

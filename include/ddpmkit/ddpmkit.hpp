@@ -39,6 +39,7 @@
 
 #include "ddpmkit/diffusion/bound.hpp"
 #include "ddpmkit/diffusion/losses.hpp"
+#include "ddpmkit/diffusion/mixture.hpp"
 #include "ddpmkit/diffusion/process.hpp"
 #include "ddpmkit/diffusion/samplers.hpp"
 #include "ddpmkit/diffusion/schedule.hpp"

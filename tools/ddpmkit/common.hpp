@@ -88,6 +88,13 @@ inline SamplerChoice sampler_choice(const Flags& f) {
     return s;
 }
 
+// What the sampler runs, for the reports: "dpm, 10 steps" or "ddpm, every step".
+inline std::string describe(const SamplerChoice& s) {
+    for (const auto& e : diffusion::sampler_registry<float>())
+        if (e.name == s.name && !e.uses_grid) return s.name + ", every step";
+    return s.name + ", " + std::to_string(s.options.steps) + " steps";
+}
+
 // The grid must fit the checkpoint's process.
 inline void check_steps(const SamplerChoice& s, const train::LoadedModel& m) {
     if (s.options.steps > m.schedule.num_steps())

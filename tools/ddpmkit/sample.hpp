@@ -66,7 +66,7 @@ inline int cmd_sample(int argc, char** argv) {
     if (mc.num_classes > 0 && label < 0) grid.cols = static_cast<int>(per_class);
     write_grid_png(out, all, grid);
     std::printf("wrote %s (%lld samples, %s, step %lld of training)\n", out.c_str(), static_cast<long long>(n),
-                sampler.name.c_str(), static_cast<long long>(m.step));
+                describe(sampler).c_str(), static_cast<long long>(m.step));
     if (!f.str("classifier").empty()) {
         if (mc.num_classes == 0) throw UsageError("--classifier needs a class-conditional checkpoint");
         eval::Classifier classifier;

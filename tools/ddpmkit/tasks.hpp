@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,13 +31,14 @@ inline Flags::Specs task_image_flags() {
 }
 
 struct TaskImages {
-    TensorF images;          // [N, C, H, W] in [-1, 1]
-    Tensor<int64_t> labels;  // the test images' classes (undefined for a PNG)
+    TensorF images;                                // [N, C, H, W] in [-1, 1]
+    Tensor<int64_t> labels;                        // the test images' classes (undefined for a PNG)
+    std::unique_ptr<eval::Classifier> classifier;  // with test images and --classifier
 };
 
 inline TaskImages task_images(const Flags& f, const nn::UNetConfig& mc) {
     if (!f.str("image").empty()) {
-        TaskImages t{read_png(f.str("image"), static_cast<int>(mc.in_ch)), {}};
+        TaskImages t{read_png(f.str("image"), static_cast<int>(mc.in_ch)), {}, nullptr};
         if (t.images.size(2) != mc.res || t.images.size(3) != mc.res)
             throw UsageError("--image " + f.str("image") + " is " + std::to_string(t.images.size(3)) + "x" + std::to_string(t.images.size(2)) +
                              " pixels; the model takes " + std::to_string(mc.res) + "x" + std::to_string(mc.res));
@@ -50,13 +52,18 @@ inline TaskImages task_images(const Flags& f, const nn::UNetConfig& mc) {
     if (test.images.size(1) != mc.in_ch || test.images.size(2) != mc.res)
         throw UsageError("the test images " + test.images.shape().str() + " do not fit the checkpoint's model (" + std::to_string(mc.in_ch) +
                          " channels, " + std::to_string(mc.res) + " pixels)");
-    return {test.images.slice(first, first + n).clone(), test.labels.slice(first, first + n).clone()};
+    TaskImages t{test.images.slice(first, first + n).clone(), test.labels.slice(first, first + n).clone(), nullptr};
+    if (!f.str("classifier").empty()) {
+        t.classifier = std::make_unique<eval::Classifier>();
+        eval::load_classifier(*t.classifier, f.str("classifier"));
+    }
+    return t;
 }
 
-// PSNR in dB of x against the truth over the pixels where `region` is 1 (images in [-1, 1]:
-// the peak-to-peak range is 2).
-inline double psnr(const TensorF& x, const TensorF& truth, const TensorF& region) {
-    const TensorF weight = region * TensorF::ones(truth.shape());
+// PSNR in dB of x against the truth over the pixels where `region` is 1, or over all pixels
+// (images in [-1, 1]: the peak-to-peak range is 2).
+inline double psnr(const TensorF& x, const TensorF& truth, const TensorF& region = {}) {
+    const TensorF weight = region.defined() ? region * TensorF::ones(truth.shape()) : TensorF::ones(truth.shape());
     double se = 0, count = 0;
     for (int64_t i = 0; i < truth.numel(); ++i) {
         se += weight.data()[i] * std::pow(double(x.data()[i]) - truth.data()[i], 2);
@@ -65,21 +72,14 @@ inline double psnr(const TensorF& x, const TensorF& truth, const TensorF& region
     return 10 * std::log10(4.0 / std::max(se / std::max(count, 1.0), 1e-20));
 }
 
-// The share of images the classifier puts in their class, or -1 without a classifier.
-inline double class_share(const Flags& f, const TensorF& images, const Tensor<int64_t>& labels) {
-    if (f.str("classifier").empty()) return -1;
-    static eval::Classifier model;
-    static std::string loaded;
-    if (loaded != f.str("classifier")) eval::load_classifier(model, loaded = f.str("classifier"));
-    ImageDataset d{images, labels, static_cast<int>(eval::Classifier::kClasses), "outputs"};
-    return eval::classifier_accuracy(model, d);
-}
-
-// One line of the measured table: PSNR, with a classifier the class share, then `extra`.
-inline void report(const Flags& f, const std::string& what, const TensorF& x, const TaskImages& t, const TensorF& region,
-                   const std::string& extra = "") {
+// One line of the measured table: PSNR over the region (undefined: the whole image), with a
+// classifier the share of x it puts in the original's class, then `extra`.
+inline void report(const std::string& what, const TensorF& x, const TaskImages& t, const TensorF& region, const std::string& extra = "") {
     std::printf("  %-38s PSNR %6.2f dB", what.c_str(), psnr(x, t.images, region));
-    if (t.labels.defined() && !f.str("classifier").empty()) std::printf("   in the original's class %5.1f %%", 100 * class_share(f, x, t.labels));
+    if (t.classifier) {
+        const ImageDataset outputs{x, t.labels, static_cast<int>(eval::Classifier::kClasses), "outputs"};
+        std::printf("   in the original's class %5.1f %%", 100 * eval::classifier_accuracy(*t.classifier, outputs));
+    }
     std::printf("%s\n", extra.c_str());
 }
 
@@ -181,13 +181,12 @@ inline int cmd_inpaint(int argc, char** argv) {
         for (int64_t i = 0; i < train_set.size(); ++i) mean += train_set.images.slice(i, i + 1);
         mean = mean / double(train_set.size());
         const TensorF mean_fill = keep * t.images + hole * mean;
-        std::printf("%lld test images from %lld, mask %s, the filled region (%s %lld steps):\n", static_cast<long long>(t.images.size(0)),
-                    static_cast<long long>(f.integer("first", 0)), f.str("mask").c_str(), sampler.name.c_str(),
-                    static_cast<long long>(sampler.options.steps));
-        report(f, method == "repaint" ? "RePaint (jump " + std::to_string(o.jump_length) + " x " + std::to_string(o.jump_count) + ")"
+        std::printf("%lld test images from %lld, mask %s, the filled region (%s):\n", static_cast<long long>(t.images.size(0)),
+                    static_cast<long long>(f.integer("first", 0)), f.str("mask").c_str(), describe(sampler).c_str());
+        report(method == "repaint" ? "RePaint (jump " + std::to_string(o.jump_length) + " x " + std::to_string(o.jump_count) + ")"
                                       : std::string("replacement"),
                filled, t, hole);
-        report(f, "mean image (baseline)", mean_fill, t, hole);
+        report("mean image (baseline)", mean_fill, t, hole);
         if (!f.str("out").empty()) write_rows(f.str("out"), {t.images, shown, filled, mean_fill});
     } else {
         write_rows(f.str("out").empty() ? "inpainted.png" : f.str("out"), {shown, filled});
@@ -196,31 +195,6 @@ inline int cmd_inpaint(int argc, char** argv) {
 }
 
 // ---- ddpmkit denoise ----
-
-// Gaussian blur of standard deviation s pixels (edges repeated), separable.
-inline TensorF gaussian_blur(const TensorF& x, double s) {
-    const int64_t radius = std::max<int64_t>(1, int64_t(std::ceil(3 * s))), H = x.size(2), W = x.size(3);
-    std::vector<double> k(size_t(2 * radius + 1));
-    double sum = 0;
-    for (int64_t i = -radius; i <= radius; ++i) sum += k[size_t(i + radius)] = std::exp(-0.5 * double(i * i) / (s * s));
-    for (double& v : k) v /= sum;
-    TensorF rows(x.shape()), out(x.shape());
-    for (int64_t p = 0; p < x.size(0) * x.size(1); ++p)
-        for (int64_t r = 0; r < H; ++r)
-            for (int64_t c = 0; c < W; ++c) {
-                double a = 0;
-                for (int64_t i = -radius; i <= radius; ++i) a += k[size_t(i + radius)] * x.data()[(p * H + r) * W + std::clamp<int64_t>(c + i, 0, W - 1)];
-                rows.data()[(p * H + r) * W + c] = float(a);
-            }
-    for (int64_t p = 0; p < x.size(0) * x.size(1); ++p)
-        for (int64_t r = 0; r < H; ++r)
-            for (int64_t c = 0; c < W; ++c) {
-                double b = 0;
-                for (int64_t i = -radius; i <= radius; ++i) b += k[size_t(i + radius)] * rows.data()[(p * H + std::clamp<int64_t>(r + i, 0, H - 1)) * W + c];
-                out.data()[(p * H + r) * W + c] = float(b);
-            }
-    return out;
-}
 
 inline int cmd_denoise(int argc, char** argv) {
     Flags f("denoise", "Removes Gaussian noise of known sigma (images in [-1, 1]) with an unconditional checkpoint:\n"
@@ -244,7 +218,6 @@ inline int cmd_denoise(int argc, char** argv) {
     const auto stepper = make_sampler(sampler, m, seed);
     Rng rng(seed);
     const diffusion::Denoiser<float> model = train::denoiser(*m.model);
-    const TensorF all({1, 1, 1, 1}, 1.0f);
     if (f.given("strength")) {
         const double strength = f.number("strength", 0);
         const TensorF out = in_batches(t.images, f.integer("batch", 1), [&](int64_t, const TensorF& x) {
@@ -267,18 +240,18 @@ inline int cmd_denoise(int argc, char** argv) {
     }
     // The baseline: the Gaussian blur whose width is best for these very images (an oracle).
     TensorF blurred = noisy;
-    double best = psnr(noisy, t.images, all), best_width = 0;
+    double best = psnr(noisy, t.images), best_width = 0;
     for (double w = 0.3; w <= 3.0; w += 0.1) {
-        const TensorF b = gaussian_blur(noisy, w);
-        const double p = psnr(b, t.images, all);
+        const TensorF b = diffusion::gaussian_blur(noisy, w);
+        const double p = psnr(b, t.images);
         if (p > best) best = p, best_width = w, blurred = b;
     }
     std::printf("%lld test images from %lld with noise sigma %.3g (t = %lld), %s:\n", static_cast<long long>(t.images.size(0)),
                 static_cast<long long>(f.integer("first", 0)), sigma, static_cast<long long>(diffusion::timestep_for_sigma(m.schedule, sigma)),
-                method == "tweedie" ? "Tweedie's posterior mean" : ("SDEdit, " + sampler.name + " " + std::to_string(sampler.options.steps) + " steps").c_str());
-    report(f, method == "tweedie" ? "tweedie" : "sdedit", out, t, all);
-    report(f, "best Gaussian blur (" + std::to_string(best_width).substr(0, 3) + " px, baseline)", blurred, t, all);
-    report(f, "noisy input", noisy, t, all);
+                method == "tweedie" ? "Tweedie's posterior mean" : ("SDEdit, " + describe(sampler)).c_str());
+    report(method == "tweedie" ? "tweedie" : "sdedit", out, t, {});
+    report("best Gaussian blur (" + std::to_string(best_width).substr(0, 3) + " px, baseline)", blurred, t, {});
+    report("noisy input", noisy, t, {});
     if (!f.str("out").empty()) write_rows(f.str("out"), {t.images, noisy, out, blurred});
     return 0;
 }
@@ -333,15 +306,14 @@ inline int cmd_superres(int argc, char** argv) {
         return 0;
     }
     const TensorF bicubic = diffusion::resize(low, mc.res, mc.res, diffusion::Interpolation::Bicubic);
-    const TensorF all({1, 1, 1, 1}, 1.0f);
-    std::printf("%lld test images from %lld, %lldx%lld -> %lldx%lld (%s %lld steps); consistency: the output shrunk again against the input:\n",
+    std::printf("%lld test images from %lld, %lldx%lld -> %lldx%lld (%s); consistency: the output shrunk again against the input:\n",
                 static_cast<long long>(t.images.size(0)), static_cast<long long>(f.integer("first", 0)),
                 static_cast<long long>(mc.res / factor), static_cast<long long>(mc.res / factor), static_cast<long long>(mc.res),
-                static_cast<long long>(mc.res), sampler.name.c_str(), static_cast<long long>(sampler.options.steps));
+                static_cast<long long>(mc.res), describe(sampler).c_str());
     for (const auto& [name, x] : {std::pair<std::string, TensorF>{"SR3", out}, {"bilinear (baseline)", bilinear}, {"bicubic (baseline)", bicubic}}) {
         char consistency[64];
         std::snprintf(consistency, sizeof consistency, "   consistency RMS %.4f", rms_difference(diffusion::downsample_area(x, factor), low));
-        report(f, name, x, t, all, consistency);
+        report(name, x, t, {}, consistency);
     }
     if (!f.str("out").empty()) write_rows(f.str("out"), {t.images, bilinear, bicubic, out});
     return 0;

@@ -195,11 +195,10 @@ inline int cmd_train(int argc, char** argv) {
     chart.log_y = true;
     chart.smoothing = 0.9;
     write_png(out + "/loss.png", plot_line_chart(steps, losses, chart));
-    std::printf("wrote %s/samples.png (%lld samples, %s %lld steps, EMA weights)\n"
+    std::printf("wrote %s/samples.png (%lld samples, %s, EMA weights)\n"
                 "      %s/chain.png (the reverse chain x_T -> x_0 of 8 samples)\n"
                 "      %s/loss.png (the loss curve; every step in %s/log.csv)\n",
-                out.c_str(), static_cast<long long>(c.sample_count), sampler.name.c_str(), static_cast<long long>(sampler.options.steps),
-                out.c_str(), out.c_str(), out.c_str());
+                out.c_str(), static_cast<long long>(c.sample_count), describe(sampler).c_str(), out.c_str(), out.c_str(), out.c_str());
     return 0;
 }
 

@@ -237,5 +237,32 @@ Tensor<T> superres_condition(const Tensor<T>& low, int64_t res) {
     return resize(low, res, res, Interpolation::Bilinear);
 }
 
+// Gaussian blur of standard deviation sd pixels, edge pixels repeated (the baseline that
+// denoising is measured against): separable, rows then columns, of [B, C, H, W].
+template <class T>
+Tensor<T> gaussian_blur(const Tensor<T>& x, double sd) {
+    if (x.dim() != 4) throw shape_error("gaussian_blur", x.shape(), "is not [B, C, H, W]");
+    if (!(sd > 0)) throw std::invalid_argument("gaussian_blur: the width must be > 0 pixels, not " + std::to_string(sd));
+    const int64_t radius = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sd))), BC = x.size(0) * x.size(1), H = x.size(2),
+                  W = x.size(3);
+    std::vector<double> kernel(static_cast<size_t>(2 * radius + 1));
+    double sum = 0;
+    for (int64_t i = -radius; i <= radius; ++i) sum += kernel[static_cast<size_t>(i + radius)] = std::exp(-0.5 * double(i * i) / (sd * sd));
+    // One pass along an axis: `stride` apart, `n` long, at every position of the other axis.
+    auto pass = [&](const Tensor<T>& in, int64_t n, int64_t stride) {
+        Tensor<T> out(in.shape());
+        for (int64_t p = 0; p < BC; ++p)
+            for (int64_t q = 0; q < H * W; ++q) {
+                const int64_t at = (q / stride) % n, base = p * H * W + q - at * stride;
+                double v = 0;
+                for (int64_t i = -radius; i <= radius; ++i)
+                    v += kernel[static_cast<size_t>(i + radius)] * double(in.data()[base + std::clamp<int64_t>(at + i, 0, n - 1) * stride]);
+                out.data()[p * H * W + q] = static_cast<T>(v / sum);
+            }
+        return out;
+    };
+    return pass(pass(x, W, 1), H, W);
+}
+
 }  // namespace diffusion
 DDPMKIT_END_NAMESPACE

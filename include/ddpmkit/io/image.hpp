@@ -4,14 +4,14 @@
 // 2-pixel border around and between the tiles. Shape letters: N images, C channels (1 or 3),
 // H x W pixels.
 //
-// PNG files are encoded by stb_image_write (Debian: libstb-dev, <stb/stb_image_write.h>).
-// This header only declares its functions; the implementation must exist exactly once in a
-// program. Pick one:
+// PNG files are written by stb_image_write and read by stb_image (Debian: libstb-dev,
+// <stb/stb_image_write.h>, <stb/stb_image.h>). This header only declares their functions; the
+// implementation must exist exactly once in a program. Pick one:
 //   - in exactly one .cpp file:  #define DDPMKIT_STB_IMPLEMENTATION  before including
-//     ddpmkit/io/image.hpp (or ddpmkit.hpp): ddpmkit then compiles stb_image_write there;
-//   - link a library that has it, e.g. Debian's libstb (pkg-config stb, -lstb);
-//   - nothing, if your program already compiles stb_image_write.h with
-//     STB_IMAGE_WRITE_IMPLEMENTATION itself.
+//     ddpmkit/io/image.hpp (or ddpmkit.hpp): ddpmkit then compiles both there;
+//   - link a library that has them, e.g. Debian's libstb (pkg-config stb, -lstb);
+//   - nothing, if your program already compiles them with STB_IMAGE_WRITE_IMPLEMENTATION and
+//     STB_IMAGE_IMPLEMENTATION itself.
 // PGM/PPM files need no library.
 #pragma once
 
@@ -27,53 +27,33 @@
 #include <system_error>
 #include <vector>
 
-#if __has_include(<stb/stb_image_write.h>)  // Debian, Ubuntu, Fedora
-#define DDPMKIT_DETAIL_STB_IMAGE_WRITE <stb/stb_image_write.h>
-#elif __has_include(<stb_image_write.h>)  // vcpkg, Homebrew, a copy next to the program
-#define DDPMKIT_DETAIL_STB_IMAGE_WRITE <stb_image_write.h>
-#else
-#error "ddpmkit/io/image.hpp needs stb_image_write.h (Debian/Ubuntu: apt-get install libstb-dev)"
-#endif
-
-#if defined(DDPMKIT_STB_IMPLEMENTATION) && !defined(STB_IMAGE_WRITE_IMPLEMENTATION)
+#if defined(DDPMKIT_STB_IMPLEMENTATION)
+#ifndef STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
-// Third-party C code: its warnings are not ours to fix (the one -Wall -Wextra reports).
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #endif
-#include DDPMKIT_DETAIL_STB_IMAGE_WRITE
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
-#else
-#include DDPMKIT_DETAIL_STB_IMAGE_WRITE
-#endif
-#undef DDPMKIT_DETAIL_STB_IMAGE_WRITE
-
-// PNG input (masks, images to inpaint, denoise or upsample): stb_image, of the same package
-// and compiled the same way.
-#if __has_include(<stb/stb_image.h>)
-#define DDPMKIT_DETAIL_STB_IMAGE <stb/stb_image.h>
-#else
-#define DDPMKIT_DETAIL_STB_IMAGE <stb_image.h>
-#endif
-#if defined(DDPMKIT_STB_IMPLEMENTATION) && !defined(STB_IMAGE_IMPLEMENTATION)
+#ifndef STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_IMPLEMENTATION
+#endif
+#endif
+// Third-party C code: its warnings are not ours to fix.
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #endif
-#include DDPMKIT_DETAIL_STB_IMAGE
+#if __has_include(<stb/stb_image_write.h>)  // Debian, Ubuntu, Fedora
+#include <stb/stb_image_write.h>
+#include <stb/stb_image.h>
+#elif __has_include(<stb_image_write.h>)  // vcpkg, Homebrew, a copy next to the program
+#include <stb_image_write.h>
+#include <stb_image.h>
+#else
+#error "ddpmkit/io/image.hpp needs stb_image_write.h and stb_image.h (Debian/Ubuntu: apt-get install libstb-dev)"
+#endif
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
-#else
-#include DDPMKIT_DETAIL_STB_IMAGE
-#endif
-#undef DDPMKIT_DETAIL_STB_IMAGE
 
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/tensor.hpp"

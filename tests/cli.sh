@@ -106,7 +106,7 @@ check "bench --threads 0" 2 "--threads must be at least 1, not 0" -- bench unet 
 check "unknown data set" 2 '--data is fashion-mnist, mnist, cifar10 or shapes, not "imagenet"' -- train --data imagenet
 check "unknown schedule" 2 '--schedule is linear, cosine or sigmoid, not "quadratic"' -- train --schedule quadratic "${late[@]}"
 check "unknown loss" 2 '--loss is simple, hybrid or kl, not "l1"' -- train --loss l1 "${late[@]}"
-check "unknown output" 2 '--output is eps, x0 or v, not "score"' -- train --output score "${late[@]}"
+check "unknown output" 2 '--output is auto, eps, x0 or v, not "score"' -- train --output score "${late[@]}"
 check "unknown variance" 2 '--variance is large, small or learned, not "big"' -- train --variance big "${late[@]}"
 check "unknown size" 2 '--size is small or reference, not "huge"' -- train --size huge "${late[@]}"
 check "unknown sampler" 2 '--sampler is dpm, ddim, ddpm, euler, heun or pc, not "plms"' -- \
@@ -162,6 +162,7 @@ exists "sample's outputs" "$work/x/y/s.png" "$work/x/z/s.safetensors"
 sr="$work/sr"
 check "train super-resolution" 0 "step 2: checkpoint" -- \
   train --data shapes --task superres --factor 4 --steps 2 --minutes 0 --batch 4 --ch 8 --timesteps 50 --sample-every 0 --no-pictures --out "$sr"
+check "super-resolution predicts v unless told" 0 "output = v" -- inspect "$sr/checkpoint.safetensors"
 cc="$work/cc"
 check "train class-conditional" 0 "step 2: checkpoint" -- \
   train --data shapes --classes --steps 2 --minutes 0 --batch 4 --ch 8 --timesteps 50 --sample-every 0 --no-pictures --out "$cc"

@@ -45,7 +45,11 @@ inline train::TrainConfig run_config(const Flags& f) {
     if (f.choice("size", {"small", "reference"}) == "reference") c.model = nn::UNetConfig{};
     if (f.given("ch")) c.model.ch = f.integer("ch", 1);
     c.loss = train::TrainConfig::parse_loss(f.choice("loss", {"simple", "hybrid", "kl"}));
-    c.param.output = train::TrainConfig::parse_output(f.choice("output", {"eps", "x0", "v"}));
+    const bool superres = f.choice("task", {"generate", "superres"}) == "superres";
+    // Super-resolution predicts v: an eps model's x_0 at large t is its error over sqrt(abar_t),
+    // and the low-resolution image it is given barely moves eps there (README: the tasks).
+    const std::string output = f.choice("output", {"auto", "eps", "x0", "v"});
+    c.param.output = train::TrainConfig::parse_output(output != "auto" ? output : superres ? "v" : "eps");
     c.param.variance = train::TrainConfig::parse_variance(f.choice("variance", {"large", "small", "learned"}));
     c.schedule = f.choice("schedule", {"linear", "cosine", "sigmoid"});
     c.timesteps = f.integer("timesteps", 2);
@@ -60,7 +64,7 @@ inline train::TrainConfig run_config(const Flags& f) {
     c.label_dropout = f.number("label-dropout", 0);
     if (c.label_dropout >= 1) throw UsageError("--label-dropout is a share in [0, 1), not " + f.str("label-dropout"));
     c.data = f.choice("data", kDataSets);
-    if (f.choice("task", {"generate", "superres"}) == "superres") {
+    if (superres) {
         c.superres_factor = f.integer("factor", 2);
     } else if (f.given("factor")) {
         throw UsageError("--factor is for --task superres");
@@ -86,7 +90,7 @@ inline int cmd_train(int argc, char** argv) {
                     {"size", "NAME", "small (ch 16, 0.41M parameters) or reference (ch 32, 1.62M)", "small"},
                     {"ch", "N", "base channels (overrides --size)", ""},
                     {"loss", "NAME", "simple, hybrid or kl", "simple"},
-                    {"output", "NAME", "what the model predicts: eps, x0 or v", "eps"},
+                    {"output", "NAME", "what the model predicts: eps, x0, v, or auto: v for --task superres, else eps", "auto"},
                     {"variance", "NAME", "large (beta_t), small (beta tilde_t) or learned", "large"},
                     {"schedule", "NAME", "linear, cosine or sigmoid", "linear"},
                     {"timesteps", "T", "diffusion steps", "1000"},

@@ -4,8 +4,14 @@
 // gradient descent on the mean squared error L = mean((f(x) - y)^2). Reverse-mode
 // autograd gives dL/dW for every weight in one backward pass; gradcheck first shows that
 // those gradients equal central finite differences (dL/dw ~ (L(w+e) - L(w-e)) / 2e).
+// Writes 01_loss.png (the loss against the step) and 01_fit.png (sin and the network before
+// and after training).
+// PNG output: one .cpp file of a program compiles stb_image_write, by defining this first.
+#define DDPMKIT_STB_IMPLEMENTATION
+
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include <ddpmkit/ddpmkit.hpp>
 
@@ -38,14 +44,18 @@ int main() {
     std::printf("gradcheck of dL/dW (central differences, eps 1e-6): %s, largest difference %.2e\n",
                 check.ok ? "passed" : "FAILED", check.max_abs_error);
 
+    const TensorF before = model(X, W1, b1, W2, b2).value();
+
     // 2. Gradient descent: w <- w - lr dL/dw.
     const float lr = 0.03f;  // below 2 / (largest curvature of L), or the descent diverges
     std::printf("\n step   loss (mean squared error)\n");
+    std::vector<double> steps, losses;
     for (int step = 0; step <= 20000; ++step) {
         for (VarF* p : {&W1, &b1, &W2, &b2}) p->zero_grad();
         const VarF loss = mse(model(X, W1, b1, W2, b2), Y);
         loss.backward();
         if (step % 2500 == 0) std::printf("%5d   %.6f\n", step, static_cast<double>(loss.item()));
+        if (step % 50 == 0) steps.push_back(step), losses.push_back(loss.item());
         for (VarF* p : {&W1, &b1, &W2, &b2})
             kernels::axpy(p->numel(), -lr, p->grad().data(), p->value().data());  // the update, outside the graph
     }
@@ -57,5 +67,20 @@ int main() {
     for (int64_t i = 0; i < N; i += N / 8)
         std::printf("%6.2f  %7.4f  %7.4f\n", static_cast<double>(x(i, 0)), static_cast<double>(y(i, 0)),
                     static_cast<double>(fit(i, 0)));
+
+    ChartOptions chart;
+    chart.title = "gradient descent on the mean squared error";
+    chart.log_y = true;
+    write_png("01_loss.png", plot_line_chart(steps, losses, chart));
+    PlotOptions o;
+    o.title = "y = sin(x) and the network f(x)";
+    o.x_label = "x";
+    auto column = [](const TensorF& t) { return std::vector<double>(t.data(), t.data() + t.numel()); };
+    write_png("01_fit.png", Plot(o)
+                                .line(column(x), column(y), "sin(x)", 3.0)
+                                .line(column(x), column(before), "f(x) before training")
+                                .line(column(x), column(fit), "f(x) after")
+                                .render());
+    std::printf("wrote 01_loss.png and 01_fit.png\n");
     return check.ok ? 0 : 1;
 }

@@ -28,6 +28,7 @@
 #include "ddpmkit/io/file.hpp"
 #include "ddpmkit/io/idx.hpp"
 #include "ddpmkit/io/image.hpp"
+#include "ddpmkit/io/plot.hpp"
 #include "ddpmkit/io/progress.hpp"
 
 
@@ -740,6 +741,69 @@ TEST_CASE("io: line chart: size, background, curve, axes; log scale, no data and
     check_throws_with<std::invalid_argument>([] { plot_line_chart({1, 2}, {1}); }, {"2 x values but 1 y values"});
     options.smoothing = 1.0;
     CHECK_THROWS_AS(plot_line_chart(steps, losses, options), std::invalid_argument);
+}
+
+TEST_CASE("io: plots: points, lines, arrows and histogram bars land where the frame maps them; the legend") {
+    PlotOptions o;
+    o.x_min = 0, o.x_max = 1, o.y_min = 0, o.y_max = 2;
+    const Plot::Rgb red{214, 39, 40}, blue{31, 119, 180};
+    auto is = [](const Picture& p, double x, double y, Plot::Rgb c) {
+        const int ix = static_cast<int>(x), iy = static_cast<int>(y);
+        return p.at(ix, iy, 0) == c[0] && p.at(ix, iy, 1) == c[1] && p.at(ix, iy, 2) == c[2];
+    };
+    auto white = [&](const Picture& p, double x, double y) { return is(p, x, y, {255, 255, 255}); };
+
+    // A point's centre and a thick line's centre carry their colour exactly; off them, white.
+    Plot dots(o);
+    dots.points({0.25}, {0.5}, "", 4.0, red).line({0.0, 1.0}, {1.5, 1.5}, "", 4.0, blue);
+    const Plot::Frame f = dots.frame();
+    CHECK(f.left < f.right);
+    CHECK(f.px(0.0) == doctest::Approx(f.left));
+    CHECK(f.py(2.0) == doctest::Approx(f.top));
+    const Picture p = dots.render();
+    CHECK(is(p, f.px(0.25), f.py(0.5), red));
+    CHECK(white(p, f.px(0.75), f.py(0.5)));
+    CHECK(is(p, f.px(0.6), f.py(1.5), blue));
+    CHECK(white(p, f.px(0.65), f.py(1.1)));  // off the grid lines (ticks every 0.1 in x, 0.2 in y)
+
+    // An arrow from (0.2, 1.1) to (0.8, 1.1): red ink along it, none before its start.
+    Plot field(o);
+    field.arrows({0.2}, {1.1}, {0.6}, {0.0}, "", red);
+    const Picture a = field.render();
+    const int ax = static_cast<int>(f.px(0.5)), ay = static_cast<int>(f.py(1.1));
+    CHECK(a.at(ax, ay, 0) > a.at(ax, ay, 1) + 60);
+    CHECK(white(a, f.px(0.05), f.py(1.1)));
+
+    // {0.1, 0.2, 0.3, 0.9} in 2 bins over [0, 1]: densities 1.5 and 0.5 (area 1). At height 0.9
+    // the first bar is filled (white blended 35 % towards the colour), the second is not.
+    Plot bars(o);
+    bars.histogram({0.1, 0.2, 0.3, 0.9}, 2, "", blue);
+    const Picture h = bars.render();
+    const Plot::Rgb fill{static_cast<uint8_t>(std::lround(255 + (31 - 255) * 0.35)), static_cast<uint8_t>(std::lround(255 + (119 - 255) * 0.35)),
+                         static_cast<uint8_t>(std::lround(255 + (180 - 255) * 0.35))};
+    CHECK(is(h, f.px(0.25), f.py(0.9), fill));
+    CHECK(white(h, f.px(0.75), f.py(0.9)));
+    CHECK(is(h, f.px(0.75), f.py(0.25), fill));
+
+    // A labelled series gets a legend (its box, top right in the plot area); an unlabelled one none.
+    auto ink_top_right = [&](const Picture& q) {
+        int n = 0;
+        for (int y = f.top + 2; y < f.top + 40; ++y)
+            for (int x = f.right - 120; x < f.right - 2; ++x) n += q.at(x, y, 0) == 40 && q.at(x, y, 1) == 40 && q.at(x, y, 2) == 40;
+        return n;
+    };
+    CHECK(ink_top_right(Plot(o).line({0.0, 1.0}, {0.1, 0.1}, "linear").render()) > 20);
+    CHECK(ink_top_right(Plot(o).line({0.0, 1.0}, {0.1, 0.1}).render()) == 0);
+
+    check_throws_with<std::invalid_argument>([&] { Plot(o).histogram({1.0}, 0); }, {"0 bins"});
+    check_throws_with<std::invalid_argument>([&] { Plot(o).histogram({NAN}, 3); }, {"no finite values"});
+    check_throws_with<std::invalid_argument>([&] { Plot(o).arrows({1, 2}, {1, 2}, {1}, {1, 2}); }, {"2 x values but 1 y values"});
+    PlotOptions empty = o;
+    empty.x_max = 0;
+    check_throws_with<std::invalid_argument>([&] { Plot(empty).render(); }, {"ranges are empty"});
+    empty = o;
+    empty.width = 100;
+    check_throws_with<std::invalid_argument>([&] { Plot{empty}; }, {"outside 200x150"});
 }
 
 // ------------------------------------------------------------------------------ logs

@@ -51,4 +51,5 @@
 #include "ddpmkit/io/dataset.hpp"
 #include "ddpmkit/io/idx.hpp"
 #include "ddpmkit/io/image.hpp"
+#include "ddpmkit/io/plot.hpp"
 #include "ddpmkit/io/progress.hpp"

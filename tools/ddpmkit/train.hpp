@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <ddpmkit/io/plot.hpp>
+
 #include "common.hpp"
 
 namespace cli {

@@ -775,12 +775,13 @@ TEST_CASE("io: plots: points, lines, arrows and histogram bars land where the fr
     CHECK(white(a, f.px(0.05), f.py(1.1)));
 
     // {0.1, 0.2, 0.3, 0.9} in 2 bins over [0, 1]: densities 1.5 and 0.5 (area 1). At height 0.9
-    // the first bar is filled (white blended 35 % towards the colour), the second is not.
+    // the first bar is filled (white blended towards the colour), the second is not.
     Plot bars(o);
     bars.histogram({0.1, 0.2, 0.3, 0.9}, 2, "", blue);
     const Picture h = bars.render();
-    const Plot::Rgb fill{static_cast<uint8_t>(std::lround(255 + (31 - 255) * 0.35)), static_cast<uint8_t>(std::lround(255 + (119 - 255) * 0.35)),
-                         static_cast<uint8_t>(std::lround(255 + (180 - 255) * 0.35))};
+    const double a = Plot::kBarOpacity;
+    const Plot::Rgb fill{static_cast<uint8_t>(std::lround(255 + (31 - 255) * a)), static_cast<uint8_t>(std::lround(255 + (119 - 255) * a)),
+                         static_cast<uint8_t>(std::lround(255 + (180 - 255) * a))};
     CHECK(is(h, f.px(0.25), f.py(0.9), fill));
     CHECK(white(h, f.px(0.75), f.py(0.9)));
     CHECK(is(h, f.px(0.75), f.py(0.25), fill));

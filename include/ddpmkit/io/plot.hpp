@@ -323,6 +323,8 @@ public:
     Frame frame() const;
     Picture render() const;
 
+    static constexpr double kBarOpacity = 0.25;  // of a histogram's fill
+
 private:
     enum class Kind { Line, Points, Arrows, Bars };
     struct Layer {
@@ -440,14 +442,17 @@ inline Picture Plot::render() const {
                 }
                 break;
             case Kind::Bars: {
+                // Filled bars, light enough to see others through, and their outline as one step line.
                 const double base = o_.log_y ? bottom : py(0.0);
+                sx.push_back(px(l.x.front())), sy.push_back(base);
                 for (size_t i = 0; i + 1 < l.x.size(); ++i) {
                     const double x0 = px(l.x[i]), x1 = px(l.x[i + 1]), y = py(l.y[i]), y_top = std::isfinite(y) ? y : base;
                     d::blend_rect(p, static_cast<int>(std::lround(std::max<double>(x0, left))), static_cast<int>(std::lround(std::max<double>(y_top, top))),
                                   static_cast<int>(std::lround(std::min<double>(x1, right))), static_cast<int>(std::lround(std::min(base, double(bottom)))),
-                                  color, 0.35);
-                    sx.insert(sx.end(), {x0, x0, x1, x1}), sy.insert(sy.end(), {base, y_top, y_top, base});
+                                  color, kBarOpacity);
+                    sx.insert(sx.end(), {x0, x1}), sy.insert(sy.end(), {y_top, y_top});
                 }
+                sx.push_back(px(l.x.back())), sy.push_back(base);
                 break;
             }
         }
@@ -480,7 +485,7 @@ inline Picture Plot::render() const {
             const Layer& l = *named[i];
             const int cy = y0 + 4 + static_cast<int>(i) * row + row / 2;
             if (l.kind == Kind::Points) d::fill_disc(p, x0 + 14, cy, std::min(l.size, 4.0), *l.color, 0, 0, o_.width, o_.height);
-            else if (l.kind == Kind::Bars) d::blend_rect(p, x0 + 6, cy - 4, x0 + 22, cy + 4, *l.color, 0.6);
+            else if (l.kind == Kind::Bars) d::blend_rect(p, x0 + 6, cy - 4, x0 + 22, cy + 4, *l.color, 2 * kBarOpacity);
             else d::fill_rect(p, x0 + 6, cy - 1, x0 + 22, cy + 1, *l.color);
             d::draw_text(p, x0 + 28, cy - 4, l.label, 1, ink);
         }

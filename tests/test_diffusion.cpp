@@ -844,6 +844,9 @@ TEST_CASE("diffusion: every sampler of the registry, stepped by hand, equals sam
     const TensorD first = sample(*again, model, xT);
     again->restart();
     CHECK(std::memcmp(sample(*again, model, xT).data(), first.data(), sizeof(double) * 32) == 0);
+    // Without restart() a used sampler would hand back x unchanged: sample() refuses it.
+    CHECK(message_of<std::logic_error>([&] { sample(*again, model, xT); }) ==
+          "sample: the sampler has made 8 of its 8 model calls already; restart() it for another batch");
 }
 
 TEST_CASE("diffusion: a loop that edits x between DDIM steps (replacement inpainting) completes the blob of the known coordinate") {

@@ -779,9 +779,9 @@ TEST_CASE("io: plots: points, lines, arrows and histogram bars land where the fr
     Plot bars(o);
     bars.histogram({0.1, 0.2, 0.3, 0.9}, 2, "", blue);
     const Picture h = bars.render();
-    const double a = Plot::kBarOpacity;
-    const Plot::Rgb fill{static_cast<uint8_t>(std::lround(255 + (31 - 255) * a)), static_cast<uint8_t>(std::lround(255 + (119 - 255) * a)),
-                         static_cast<uint8_t>(std::lround(255 + (180 - 255) * a))};
+    const double k = Plot::kBarOpacity;
+    const Plot::Rgb fill{static_cast<uint8_t>(std::lround(255 + (31 - 255) * k)), static_cast<uint8_t>(std::lround(255 + (119 - 255) * k)),
+                         static_cast<uint8_t>(std::lround(255 + (180 - 255) * k))};
     CHECK(is(h, f.px(0.25), f.py(0.9), fill));
     CHECK(white(h, f.px(0.75), f.py(0.9)));
     CHECK(is(h, f.px(0.75), f.py(0.25), fill));

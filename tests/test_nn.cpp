@@ -141,6 +141,29 @@ TEST_CASE("nn: gradcheck of a tiny U-Net, class-conditional, with attention at t
     check_gradients([&](const Inputs& v) { return model.forward(v[0], t, {y, {}}); }, checked);
 }
 
+TEST_CASE("nn: gradcheck of the MLP denoiser for vectors, class-conditional; its shape and condition errors") {
+    nn::MlpConfig c;
+    c.dim = 3;
+    c.hidden = 8;
+    c.layers = 3;
+    c.emb = 6;
+    c.num_classes = 2;
+    nn::MlpDenoiser<double> model(c, 4);
+    // The time embedding's 2 linears, the class embedding, 3 linears and 2 projections of the embedding.
+    CHECK(model.named_parameters().size() == 2 * 2 + 1 + 3 * 2 + 2 * 2);
+    const Tensor<int64_t> t({2}, {3, 700}), y({2}, {1, 2});
+    std::vector<VarD> checked = {leaf({2, 3}, 1)};
+    for (auto& [name, p] : model.named_parameters())
+        if (name == "linear0.weight" || name == "class_emb.weight" || name == "time.2.bias" || name == "linear2.bias") checked.push_back(*p);
+    CHECK(checked.size() == 5);
+    check_gradients([&](const Inputs& v) { return model.forward(v[0], t, {y, {}}); }, checked);
+
+    CHECK(model.forward(VarD(TensorD({2, 3})), t, {y, {}}).shape() == Shape{2, 3});
+    CHECK(message_of<std::exception>([&] { model.forward(VarD(TensorD({2, 4})), t, {y, {}}); }).find("is not [B, 3]") != std::string::npos);
+    CHECK(message_of<std::exception>([&] { model.forward(VarD(TensorD({2, 3})), t); }).find("needs labels") != std::string::npos);
+    CHECK(message_of<std::exception>([&] { nn::MlpDenoiser<double>(nn::MlpConfig{2, 8, 1, 6, 0}, 0); }).find("layers >= 2") != std::string::npos);
+}
+
 TEST_CASE("nn: gradcheck of a tiny U-Net conditioned on an image concatenated to x, and on labels") {
     nn::UNetConfig c;
     c.ch = 4;

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
     trainer.ema().swap();
     model.eval();
     const TensorF plain = diffusion::sample(*ddim, diffusion::classifier_free_guidance(train::denoiser(model), 0.0, config.num_classes), noise, cond);
+    ddim->restart();
     const TensorF guided = diffusion::sample(*ddim, diffusion::classifier_free_guidance(train::denoiser(model), 3.0, config.num_classes), noise, cond);
     trainer.ema().swap();
     GridOptions grid;

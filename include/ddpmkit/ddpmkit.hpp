@@ -31,6 +31,7 @@
 #include "ddpmkit/kernels/optimizer.hpp"
 
 #include "ddpmkit/nn/layers.hpp"
+#include "ddpmkit/nn/mlp.hpp"
 #include "ddpmkit/nn/module.hpp"
 #include "ddpmkit/nn/unet.hpp"
 

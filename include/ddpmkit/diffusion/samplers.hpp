@@ -183,10 +183,15 @@ private:
     size_t next_ = 0;
 };
 
-// The plain loop: the model at each call's timestep, then the sampler's update.
+// The plain loop: the model at each call's timestep, then the sampler's update, from the
+// sampler's first call (a sampler that has stepped already is refused: it would return x
+// unchanged, or half sampled).
 template <class T>
 Tensor<T> sample(Sampler<T>& sampler, const NoDeduce<Denoiser<T>>& model, Tensor<T> x, const NoDeduce<nn::Condition<T>>& c = {},
                  const NoDeduce<StepCallback<T>>& on_step = {}) {
+    if (sampler.calls() != 0)
+        throw std::logic_error("sample: the sampler has made " + std::to_string(sampler.calls()) + " of its " +
+                               std::to_string(sampler.total_calls()) + " model calls already; restart() it for another batch");
     NoGradGuard no_grad;
     while (!sampler.done()) {
         const int64_t call = sampler.calls(), t = sampler.timestep();

@@ -1,23 +1,57 @@
 // 01 — tensors and gradients: the machinery every later example stands on.
 //
-// A two-layer network f(x) = W2 tanh(W1 x + b1) + b2 learns y = sin(x) on [-pi, pi] by
+// First one small graph by hand, L = (a b + c)^2 with numbers: the forward pass keeps every
+// intermediate value, and the backward pass walks the graph from L back to the inputs,
+// multiplying local derivatives (the chain rule); autograd does the same walk. Its graph is
+// written as Graphviz DOT to 01_graph.dot (render it: dot -Tpng 01_graph.dot -o graph.png).
+// Then the same with tensors: a two-layer network f(x) = W2 tanh(W1 x + b1) + b2 learns y = sin(x) on [-pi, pi] by
 // gradient descent on the mean squared error L = mean((f(x) - y)^2). Reverse-mode
 // autograd gives dL/dW for every weight in one backward pass; gradcheck first shows that
 // those gradients equal central finite differences (dL/dw ~ (L(w+e) - L(w-e)) / 2e).
-// Writes 01_loss.png (the loss against the step) and 01_fit.png (sin and the network before
-// and after training).
+// Writes 01_loss.png (the loss against the step), 01_fit.png (sin and the network before
+// and after training) and 01_network.dot (the network's graph).
 // PNG output: one .cpp file of a program compiles stb_image_write, by defining this first.
 #define DDPMKIT_STB_IMPLEMENTATION
 
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include <ddpmkit/ddpmkit.hpp>
 
 using namespace ddpmkit;
 
+// Writes text to path, or says which file could not be written.
+bool write_text(const char* path, const std::string& text) {
+    std::FILE* f = std::fopen(path, "w");
+    const bool ok = f && std::fputs(text.c_str(), f) >= 0;
+    if (f) std::fclose(f);
+    if (!ok) std::fprintf(stderr, "cannot write %s\n", path);
+    return ok;
+}
+
 int main() {
+    // 0. One graph by hand: d = a b, e = d + c, L = e^2.
+    const double a = 2, b = -3, c = 10;
+    const double d = a * b, e = d + c, L = e * e;
+    const double dL_de = 2 * e;          // d(e^2)/de
+    const double dL_dd = dL_de * 1;      // e = d + c: de/dd = 1
+    const double dL_dc = dL_de * 1;      //            de/dc = 1
+    const double dL_da = dL_dd * b;      // d = a b:   dd/da = b
+    const double dL_db = dL_dd * a;      //            dd/db = a
+    std::printf("by hand:  d = a b = %g, e = d + c = %g, L = e^2 = %g\n", d, e, L);
+    std::printf("          dL/de = 2e = %g, dL/dd = %g, dL/dc = %g, dL/da = dL/dd b = %g, dL/db = dL/dd a = %g\n", dL_de, dL_dd,
+                dL_dc, dL_da, dL_db);
+    const VarD va(TensorD({1}, {a}), true), vb(TensorD({1}, {b}), true), vc(TensorD({1}, {c}), true);
+    const VarD vd = va * vb, ve = vd + vc, vL = ve * ve;
+    vL.backward();
+    std::printf("autograd: L = %g, dL/da = %g, dL/db = %g, dL/dc = %g\n", vL.item(), va.grad().item(), vb.grad().item(),
+                vc.grad().item());
+    const bool by_hand_ok = va.grad().item() == dL_da && vb.grad().item() == dL_db && vc.grad().item() == dL_dc;
+    if (!write_text("01_graph.dot", graph_dot(vL, {{"a", va}, {"b", vb}, {"c", vc}, {"d", vd}, {"e", ve}, {"L", vL}}))) return 1;
+    std::printf("wrote 01_graph.dot (dot -Tpng 01_graph.dot -o graph.png draws it)\n\n");
+
     const int64_t N = 256, H = 32;  // points, hidden units
     const double pi = 3.14159265358979323846;
 
@@ -44,7 +78,10 @@ int main() {
     std::printf("gradcheck of dL/dW (central differences, eps 1e-6): %s, largest difference %.2e\n",
                 check.ok ? "passed" : "FAILED", check.max_abs_error);
 
+    const VarF first_loss = mse(model(X, W1, b1, W2, b2), Y);
     const TensorF before = model(X, W1, b1, W2, b2).value();
+    if (!write_text("01_network.dot", graph_dot(first_loss, {{"x", X}, {"y", Y}, {"W1", W1}, {"b1", b1}, {"W2", W2}, {"b2", b2}, {"L", first_loss}})))
+        return 1;
 
     // 2. Gradient descent: w <- w - lr dL/dw.
     const float lr = 0.03f;  // below 2 / (largest curvature of L), or the descent diverges
@@ -81,6 +118,6 @@ int main() {
                                 .line(column(x), column(before), "f(x) before training")
                                 .line(column(x), column(fit), "f(x) after")
                                 .render());
-    std::printf("wrote 01_loss.png and 01_fit.png\n");
-    return check.ok ? 0 : 1;
+    std::printf("wrote 01_loss.png, 01_fit.png and 01_network.dot\n");
+    return check.ok && by_hand_ok ? 0 : 1;
 }

@@ -220,3 +220,22 @@ TEST_CASE("autograd: the no-grad guard records nothing; detach cuts the graph") 
     CHECK(w.grad()(0) == 1.0f);
     CHECK_THROWS_AS(VarF(TensorF::scalar(1.0f)).backward(), std::logic_error);
 }
+
+TEST_CASE("autograd: graph_dot writes the graph with names, shapes and which values need gradients") {
+    const VarD w(TensorD({2}, {1.0, 2.0}), true), x(TensorD({2}, {3.0, 4.0}));
+    const VarD y = w * x + w;
+    const std::string expected =
+        "digraph autograd {\n"
+        "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n"
+        "  n0 [label=\"w \\\"weight\\\"\\n[2]\\nrequires grad\", fillcolor=\"#c6dbef\"];\n"
+        "  n1 [label=\"leaf\\n[2]\\nconstant\", fillcolor=\"#eeeeee\", style=\"rounded,filled,dashed\"];\n"
+        "  n2 [label=\"mul\\n[2]\\nrequires grad\", fillcolor=\"#fdd0a2\"];\n"
+        "  n3 [label=\"y = add\\n[2]\\nrequires grad\", fillcolor=\"#fdd0a2\", peripheries=2];\n"
+        "  n0 -> n2;\n"
+        "  n1 -> n2;\n"
+        "  n2 -> n3;\n"
+        "  n0 -> n3;\n"
+        "}\n";
+    CHECK(graph_dot(y, {{"w \"weight\"", w}, {"y", y}}) == expected);
+    CHECK_THROWS_AS(graph_dot(VarD()), std::invalid_argument);
+}

@@ -636,6 +636,15 @@ TEST_CASE("io: PGM grid: layout, 2-pixel border, clamping, read back") {
     const Picture tall = make_grid(batch, GridOptions{0, 2, 2, 0});
     CHECK(tall.width == 2 * 2 + 3 * 2);
     CHECK(tall.height == 3 * 3 + 4 * 2);
+    // Scaled: each pixel a 3x3 block of the unscaled pixel's value.
+    const Picture big = make_grid(batch, GridOptions{1, 0, 1, 7, 3});
+    CHECK(big.width == 5 * 2 * 3 + 6 * 1);
+    CHECK(big.height == 3 * 3 + 2);
+    for (int i = 0; i < 5; ++i)
+        for (int y = 0; y < 9; ++y)
+            for (int x = 0; x < 6; ++x) CHECK(big.at(1 + i * 7 + x, 1 + y) == one_row.at(1 + i * 3 + x / 3, 1 + y / 3));
+    CHECK(big.at(1 + 6, 1) == 7);  // the border between images 0 and 1 stays one pixel wide
+    check_throws_with<std::invalid_argument>([&] { make_grid(batch, GridOptions{1, 0, 1, 7, 0}); }, {"make_grid: scale 0 is outside 1..64"});
     check_throws_with<std::invalid_argument>([&] { make_grid(batch, GridOptions{2, 2}); },
                                              {"2 rows x 2 cols hold fewer than the 5 images"});
     check_throws_with<std::invalid_argument>([&] { make_grid(Tensor<float>(Shape{2, 2, 3, 3})); },

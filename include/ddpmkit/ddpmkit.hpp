@@ -18,6 +18,7 @@
 #include "ddpmkit/kernels/simd.hpp"
 #include "ddpmkit/kernels/softmax.hpp"
 
+#include "ddpmkit/autograd/dot.hpp"
 #include "ddpmkit/autograd/gradcheck.hpp"
 #include "ddpmkit/autograd/ops.hpp"
 #include "ddpmkit/autograd/var.hpp"

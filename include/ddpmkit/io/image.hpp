@@ -84,6 +84,7 @@ struct GridOptions {
     int cols = 0;  // 0: from rows, or near-square when both are 0
     int border = 2;
     uint8_t border_value = 128;  // mid-gray: tiles stay apart on black or white backgrounds
+    int scale = 1;               // each pixel drawn as a scale x scale block (28x28 images are small on a screen)
 };
 
 namespace image_detail {
@@ -119,26 +120,28 @@ inline Picture make_grid(const Tensor<float>& batch, const GridOptions& options 
     if (rows < 0 || cols < 0 || options.border < 0)
         image_detail::picture_error("make_grid: rows " + std::to_string(rows) + ", cols " + std::to_string(cols) +
                                     " and border " + std::to_string(options.border) + " must not be negative");
+    if (options.scale < 1 || options.scale > 64)
+        image_detail::picture_error("make_grid: scale " + std::to_string(options.scale) + " is outside 1..64");
     if (rows == 0 && cols == 0) cols = static_cast<int64_t>(std::ceil(std::sqrt(static_cast<double>(n))));
     if (rows == 0) rows = (n + cols - 1) / cols;
     if (cols == 0) cols = (n + rows - 1) / rows;
     if (rows * cols < n)
         image_detail::picture_error("make_grid: " + std::to_string(rows) + " rows x " + std::to_string(cols) +
                                     " cols hold fewer than the " + std::to_string(n) + " images");
-    const int64_t border = options.border;
-    const int64_t width = cols * w + (cols + 1) * border, height = rows * h + (rows + 1) * border;
+    const int64_t border = options.border, k = options.scale;
+    const int64_t width = cols * w * k + (cols + 1) * border, height = rows * h * k + (rows + 1) * border;
     if (width * height * c > (int64_t(1) << 31) - 1)  // PNG writers take int sizes
         image_detail::picture_error("make_grid: a " + std::to_string(width) + "x" + std::to_string(height) +
                                     " picture is too large");
     Picture p(static_cast<int>(width), static_cast<int>(height), static_cast<int>(c), options.border_value);
     const float* src = batch.data();
     for (int64_t i = 0; i < n; ++i) {
-        const int64_t x0 = border + (i % cols) * (w + border), y0 = border + (i / cols) * (h + border);
+        const int64_t x0 = border + (i % cols) * (w * k + border), y0 = border + (i / cols) * (h * k + border);
         for (int64_t ch = 0; ch < c; ++ch)
-            for (int64_t y = 0; y < h; ++y)
-                for (int64_t x = 0; x < w; ++x)
+            for (int64_t y = 0; y < h * k; ++y)
+                for (int64_t x = 0; x < w * k; ++x)
                     p.at(static_cast<int>(x0 + x), static_cast<int>(y0 + y), static_cast<int>(ch)) =
-                        to_pixel_byte(src[((i * c + ch) * h + y) * w + x]);
+                        to_pixel_byte(src[((i * c + ch) * h + y / k) * w + x / k]);
     }
     return p;
 }

@@ -1,0 +1,66 @@
+// ddpmkit — the autograd graph behind a value, as Graphviz DOT (dot -Tpng graph.dot -o graph.png):
+// each value a node (its op, or its name for the leaves given one; its shape; whether it needs
+// a gradient), each edge an input flowing into an op. Backward walks these edges in reverse.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "ddpmkit/autograd/var.hpp"
+#include "ddpmkit/config.hpp"
+
+DDPMKIT_BEGIN_NAMESPACE
+
+// The graph of `root` with its inputs named by `names` (values not named show their op). Leaves
+// that need a gradient are blue, constants grey and dashed, op results orange; the root has a
+// double border. Node ids follow the order in which backward would finish them (inputs first),
+// so the text is the same from run to run.
+template <class T>
+std::string graph_dot(const Var<T>& root, const std::vector<std::pair<std::string, Var<T>>>& names = {}) {
+    using Node = autograd::Node<T>;
+    if (!root.defined()) throw std::invalid_argument("graph_dot: the root Var is undefined");
+    std::unordered_map<const Node*, std::string> name_of;
+    for (const auto& [name, v] : names)
+        if (v.defined()) name_of[v.node().get()] = name;
+    auto quoted = [](const std::string& s) {
+        std::string q = "\"";
+        for (char c : s) q += c == '\n' ? std::string("\\n") : c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+        return q + "\"";
+    };
+
+    // Inputs before the ops that use them (iterative DFS, as backward orders them).
+    std::unordered_map<const Node*, int> id;
+    std::vector<const Node*> order;
+    std::vector<std::pair<const Node*, size_t>> stack{{root.node().get(), 0}};
+    id[root.node().get()] = -1;
+    while (!stack.empty()) {
+        auto& [n, next] = stack.back();
+        if (next < n->parents.size()) {
+            const Node* p = n->parents[next++].get();
+            if (id.emplace(p, -1).second) stack.push_back({p, 0});
+        } else {
+            id[n] = static_cast<int>(order.size());
+            order.push_back(n);
+            stack.pop_back();
+        }
+    }
+
+    std::string dot = "digraph autograd {\n  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\"];\n";
+    for (const Node* n : order) {
+        const auto named = name_of.find(n);
+        const bool leaf = n->is_leaf();
+        std::string label = named != name_of.end() ? named->second : leaf ? "leaf" : n->op;
+        if (named != name_of.end() && !leaf) label += " = " + std::string(n->op);
+        label += "\n" + n->value.shape().str() + "\n" + (n->requires_grad ? "requires grad" : "constant");
+        const char* style = !leaf ? "fillcolor=\"#fdd0a2\"" : n->requires_grad ? "fillcolor=\"#c6dbef\"" : "fillcolor=\"#eeeeee\", style=\"rounded,filled,dashed\"";
+        dot += "  n" + std::to_string(id[n]) + " [label=" + quoted(label) + ", " + style + (n == root.node().get() ? ", peripheries=2" : "") + "];\n";
+    }
+    for (const Node* n : order)
+        for (const auto& p : n->parents) dot += "  n" + std::to_string(id[p.get()]) + " -> n" + std::to_string(id[n]) + ";\n";
+    return dot + "}\n";
+}
+
+DDPMKIT_END_NAMESPACE

@@ -83,6 +83,7 @@ int main() {
         }
     GridOptions grid;
     grid.cols = static_cast<int>(steps.size());
+    grid.scale = 3;
     write_grid_png("03_noised.png", rows, grid);
     std::printf("%s\nwrote 03_alpha_bar.png, 03_log_snr.png, and 03_noised.png (rows: linear, cosine, sigmoid; columns: t = 0, 50, 100,\n"
                 "200, 300, 500, 700, 999)\n",

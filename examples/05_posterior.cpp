@@ -88,6 +88,7 @@ int main() {
     }
     GridOptions grid;
     grid.cols = static_cast<int>(n);
+    grid.scale = 3;
     write_grid_png("05_images.png", rows.cast<float>(), grid);
     std::printf("One step back removes little noise: mu~_t weighs x_0 and x_t by");
     for (int64_t t : steps)

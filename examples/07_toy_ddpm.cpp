@@ -71,7 +71,7 @@ std::vector<double> column(const TensorF& x, int64_t c) {
 }
 
 int main() {
-    const int64_t steps = 3000;
+    const int64_t steps = 10000;
     const diffusion::Schedule schedule = diffusion::Schedule::linear(1000);
     nn::MlpDenoiser<float> model(nn::MlpConfig{}, 0);
     DataSource data;
@@ -85,7 +85,7 @@ int main() {
         Record(std::vector<double>& s, std::vector<double>& l) : steps(s), losses(l) {}
         void on_step(train::Trainer&, const train::StepReport& r) override {
             steps.push_back(double(r.step)), losses.push_back(r.loss);
-            if (r.step % 500 == 0) std::printf("step %5lld  loss %.4f\n", static_cast<long long>(r.step), r.loss);
+            if (r.step % 1000 == 0) std::printf("step %5lld  loss %.4f\n", static_cast<long long>(r.step), r.loss);
         }
     };
     trainer.add_observer(std::make_shared<Record>(loss_steps, losses));

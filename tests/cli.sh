@@ -197,5 +197,58 @@ check "superres test images" 0 "SR3" "bicubic (baseline)" "consistency RMS" -- \
 check "superres of an unconditional model" 2 "not a super-resolution model" -- superres --checkpoint "$ckpt"
 exists "the tasks' pictures" "$work/g.png" "$work/i.png" "$work/i2.png" "$work/d.png" "$work/s2.png"
 
+# Nothing lost without being asked: a folder with a checkpoint, a second trainer, temporary
+# files of killed saves, a torn log row, other data on resume.
+again=(train --data shapes --minutes 0 --batch 4 --ch 8 --timesteps 50 --sample-every 0 --no-pictures --out "$run")
+check "a new run into a folder with a checkpoint" 2 "$run holds a checkpoint already: --resume continues it, --overwrite replaces it" -- "${again[@]}" --steps 2
+check "--resume with --overwrite" 2 "--resume continues the checkpoint, --overwrite replaces it: give one" -- "${again[@]}" --steps 2 --resume --overwrite
+flock -o "$run/train.lock" sleep 10 > /dev/null 2>&1 &  # holds the lock (flock itself, not sleep) as a running trainer would
+holder=$!
+sleep 0.2
+check "a second trainer on the folder" 1 "is training into $run" -- "${again[@]}" --steps 4 --resume
+kill "$holder"
+wait "$holder" 2> /dev/null
+touch "$run/checkpoint.safetensors.tmp.999.0" "$run/log.csv.tmp.999.1"
+printf '3,0.5,0.5,nan,1' >> "$run/log.csv"  # a row cut short by a crash
+check "resume after a crash" 0 "removed $run/checkpoint.safetensors.tmp.999.0" "removed $run/log.csv.tmp.999.1" "resuming at step 2" -- \
+  "${again[@]}" --steps 4 --resume
+if ls "$run"/*.tmp.* > /dev/null 2>&1 || [ "$(tail -c 1 "$run/log.csv" | od -An -c | tr -d ' ')" != '\n' ] ||
+   [ "$(cut -d, -f1 "$run/log.csv" | tr '\n' ' ')" != "step 1 " ]; then
+  failed=$((failed + 1)); echo "FAIL: temporary files left, or the log is not its row of step 1 alone: $(tr '\n' '|' < "$run/log.csv")"
+else
+  passed=$((passed + 1))
+fi
+check "--overwrite" 0 "from scratch" -- "${again[@]}" --steps 2 --overwrite
+
+# Checkpoints whose metadata were tampered with: refused before anything is allocated.
+tamper() {  # tamper OUT KEY=VALUE...: a copy of the tiny checkpoint with metadata replaced
+  python3 - "$ckpt" "$@" <<'PY'
+import json, struct, sys
+src, dst = sys.argv[1], sys.argv[2]
+b = open(src, 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+h['__metadata__'].update(dict(a.split('=', 1) for a in sys.argv[3:]))
+hb = json.dumps(h).encode()
+hb += b' ' * (-len(hb) % 8)
+open(dst, 'wb').write(struct.pack('<Q', len(hb)) + hb + b[8 + n:])
+PY
+}
+for case in "ch=1073741824|UNetConfig: ch 1073741824 is above the limit of 4096" \
+            "in_ch=1073741824|UNetConfig: in_ch 1073741824 is above the limit of 1024" \
+            "blocks=100000000|UNetConfig: blocks 100000000 is above the limit of 64" \
+            "mult=1,2,100000|UNetConfig: ch x mult = 8 x 100000 is above the limit of 4096 channels" \
+            "timesteps=10000000000|TrainConfig: timesteps 10000000000 is outside 1..100000" \
+            "lr=nan|TrainConfig: lr nan is outside [0, 1000]" \
+            "flip=yes|checkpoint metadata flip = \"yes\" is not 0 or 1"; do
+  tamper "$work/tampered.safetensors" "${case%%|*}"
+  check "metadata ${case%%|*}" 1 "${case#*|}" -- sample --checkpoint "$work/tampered.safetensors" --n 2 --out "$work/t.png"
+done
+tamper "$work/other-data.safetensors" data_digest=0123456789abcdef
+cp "$work/other-data.safetensors" "$run/checkpoint.safetensors"
+check "resume on other data" 1 "are not the data of the checkpoint (0123456789abcdef)" -- "${again[@]}" --steps 4 --resume
+check "--n beyond the limit" 2 "--n must be at most 1000000, not 4611686018427387904" -- sample --checkpoint "$ckpt" --n 4611686018427387904
+check "--ch beyond the limit" 2 "UNetConfig: ch 1073741824 is above the limit of 4096" -- train --ch 1073741824 "${late[@]}"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -24,6 +24,14 @@ TEST_CASE("core: Shape numel, strides, equality and printing") {
     CHECK(s != Shape{2, 3});
     CHECK_THROWS_AS(Shape({1, 2, 3, 4, 5, 6, 7}), std::length_error);
     CHECK_THROWS_AS(Shape({2, -1}), std::invalid_argument);
+    Shape grown{2};
+    CHECK_THROWS_AS(grown.push_back(-3), std::invalid_argument);
+    // Sizes that would wrap around int64_t (or exceed any memory) are refused, not multiplied.
+    CHECK(Shape{int64_t(1) << 24, int64_t(1) << 24}.numel() == Shape::kMaxNumel);
+    CHECK_THROWS_WITH_AS(Shape({int64_t(1) << 24, int64_t(1) << 24, 2}).numel(), "Shape [16777216,16777216,2]: more than 2^48 elements",
+                         std::length_error);
+    CHECK_THROWS_AS(Shape({int64_t(1) << 62, 4, 4}).numel(), std::length_error);  // 2^66: wraps to 0 unchecked
+    CHECK_THROWS_AS(TensorF({int64_t(4611686018427387904), 1, 28, 28}), std::length_error);
 }
 
 TEST_CASE("core: broadcast_shapes follows numpy and names both shapes on failure") {

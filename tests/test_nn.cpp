@@ -318,6 +318,19 @@ TEST_CASE("nn: bad configurations and inputs are named") {
     c = nn::UNetConfig{};
     c.res = 30;
     CHECK_THROWS_WITH_AS(nn::UNet<float>{c}, doctest::Contains("res 30 is not divisible by 2^2"), std::invalid_argument);
+    // Limits, checked before anything is allocated (a corrupt checkpoint or a mistyped flag).
+    auto refused = [](auto change, const char* message) {
+        nn::UNetConfig bad;
+        change(bad);
+        CHECK_THROWS_WITH_AS(bad.validate(), message, std::invalid_argument);
+    };
+    refused([](nn::UNetConfig& b) { b.ch = 1073741824; }, "UNetConfig: ch 1073741824 is above the limit of 4096");
+    refused([](nn::UNetConfig& b) { b.blocks = 100000000; }, "UNetConfig: blocks 100000000 is above the limit of 64");
+    refused([](nn::UNetConfig& b) { b.mult = {1, 2, 1000000}; }, "UNetConfig: ch x mult = 32 x 1000000 is above the limit of 4096 channels");
+    refused([](nn::UNetConfig& b) { b.mult = std::vector<int64_t>(9, 1); }, "UNetConfig: the number of levels (mult's length) 9 is above the limit of 8");
+    refused([](nn::UNetConfig& b) { b.attn = {-7}; }, "UNetConfig: attn has a non-positive side length -7");
+    refused([](nn::UNetConfig& b) { b.ch = 1024, b.mult = {1, 2, 4}, b.blocks = 8, b.res = 32; },
+            "UNetConfig: a model of up to 42807089152 parameters is above the limit of 10^9");
     nn::UNetConfig small;
     small.ch = 8;
     small.mult = {1};

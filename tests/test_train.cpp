@@ -270,6 +270,21 @@ TEST_CASE("train: the Trainer stops before the update when the loss is not finit
     CHECK(model.b.value()(0) == 0.0f);  // no update reached the weights
 }
 
+TEST_CASE("train: the Trainer stops when an update makes a weight non-finite, naming the parameter") {
+    AffineModel model;
+    FixedSource data;
+    train::TrainerOptions o;
+    o.lr = train::LrSchedule{1e39, 0, 0, 0.0};  // past float's range: a finite gradient, an infinite step
+    train::Trainer trainer(model, diffusion::Schedule::linear(100), data, o);
+    auto recorder = std::make_shared<Recorder>();
+    trainer.add_observer(recorder);
+    const std::string message = test::message_of<train::TrainingDiverged>([&] { trainer.run(3, 0); });
+    CHECK(message.rfind("training stopped: the update made parameter ", 0) == 0);
+    CHECK(message.find(" at step 1") != std::string::npos);
+    CHECK(trainer.step() == 0);
+    CHECK(recorder->reports.empty());  // no observer (no checkpoint) saw the step
+}
+
 TEST_CASE("train: the importance sampler's state round-trips, and a wrong one is named") {
     diffusion::LossSecondMomentSampler a(4, 3), b(4, 3);
     for (int k = 0; k < 5; ++k) a.update(Tensor<int64_t>({4}, {0, 1, 2, 3}), {1.0 + k, 2.0, 3.0 * k, 0.5});

@@ -59,7 +59,7 @@ inline int cmd_bench(int argc, char** argv) {
     std::vector<std::string> what;
     if (!f.parse(argc, argv, &what)) return 0;
     if (what.size() != 1 || what[0] != "unet") throw UsageError("the benchmark to run is unet: ddpmkit bench unet [flags]");
-    const int64_t batch = f.integer("batch", 1), threads = f.integer("threads", 1), steps = f.integer("steps", 1),
+    const int64_t batch = f.integer("batch", 1, kMaxBatch), threads = f.integer("threads", 1), steps = f.integer("steps", 1),
                   warmup = f.integer("warmup", 0);
     set_num_threads(static_cast<int>(threads));
 

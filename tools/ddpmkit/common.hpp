@@ -15,6 +15,10 @@ namespace cli {
 
 using namespace ddpmkit;
 
+// Counts a command takes from its flags: images to draw or evaluate, and images per batch.
+// Far above any real use; past them a flag is a typo, refused before anything is allocated.
+constexpr int64_t kMaxImages = 1000000, kMaxBatch = 65536;
+
 // ---- the data set: --data, --data-dir ----
 
 inline const std::vector<std::string> kDataSets = {"fashion-mnist", "mnist", "cifar10", "shapes"};
@@ -79,7 +83,7 @@ inline Flags::Specs sampler_flags() {
 inline SamplerChoice sampler_choice(const Flags& f) {
     SamplerChoice s;
     s.name = f.choice("sampler", diffusion::sampler_names());
-    s.options.steps = f.integer("steps", 1);
+    s.options.steps = f.integer("steps", 1, train::TrainConfig::kMaxTimesteps);
     const std::string spacing = f.choice("spacing", kSpacings);
     s.options.spacing = spacing == "quadratic" ? diffusion::Spacing::Quadratic
                         : spacing == "karras"  ? diffusion::Spacing::Karras

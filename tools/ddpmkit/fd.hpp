@@ -22,7 +22,7 @@ inline int cmd_fd(int argc, char** argv) {
                    {data_flags("the reference set (its test split)")}));
     if (!f.parse(argc, argv)) return 0;
     const std::string data_name = f.choice("data", kDataSets);
-    const int64_t wanted = f.integer("n", 2);
+    const int64_t wanted = f.integer("n", 2, kMaxImages);
     if (f.str("samples").empty()) throw UsageError("--samples FILE is required (ddpmkit sample --raw FILE writes one)");
     eval::Classifier model;
     eval::load_classifier(model, f.str("classifier"));

@@ -92,10 +92,12 @@ public:
     std::string str(const std::string& name) const { return values_.at(name); }
     bool given(const std::string& name) const { return given_.count(name) != 0; }
     bool on(const std::string& name) const { return switches_.count(name) != 0; }
-    // The flag's value as a whole number, at least `min`.
-    int64_t integer(const std::string& name, int64_t min = std::numeric_limits<int64_t>::min()) const {
+    // The flag's value as a whole number in [min, max].
+    int64_t integer(const std::string& name, int64_t min = std::numeric_limits<int64_t>::min(),
+                    int64_t max = std::numeric_limits<int64_t>::max()) const {
         const int64_t out = parsed<int64_t>(name, "a whole number", [](const std::string& v, size_t* used) { return std::stoll(v, used); });
         if (out < min) throw UsageError("--" + name + " must be at least " + std::to_string(min) + ", not " + str(name));
+        if (out > max) throw UsageError("--" + name + " must be at most " + std::to_string(max) + ", not " + str(name));
         return out;
     }
     // The flag's value as a finite number, at least `min`.

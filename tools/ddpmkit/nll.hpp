@@ -24,7 +24,8 @@ inline int cmd_nll(int argc, char** argv) {
                    {checkpoint_flags(), data_flags("its test split")}));
     if (!f.parse(argc, argv)) return 0;
     const std::string data_name = f.choice("data", kDataSets);
-    const int64_t images = f.integer("images", 2), batch = f.integer("batch", 1), K = f.integer("timesteps", 0);
+    const int64_t images = f.integer("images", 2, kMaxImages), batch = f.integer("batch", 1, kMaxBatch),
+                  K = f.integer("timesteps", 0, train::TrainConfig::kMaxTimesteps);
     Rng rng(static_cast<uint64_t>(f.integer("seed", 0)));
     const train::LoadedModel m = load_checkpoint(f);
     if (K > m.schedule.num_steps() - 1)

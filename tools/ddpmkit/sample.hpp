@@ -24,7 +24,7 @@ inline int cmd_sample(int argc, char** argv) {
                    {checkpoint_flags(), sampler_flags()}));
     if (!f.parse(argc, argv)) return 0;
     const SamplerChoice sampler = sampler_choice(f);
-    const int64_t n = f.integer("n", 1), batch = std::min(n, f.integer("batch", 1));
+    const int64_t n = f.integer("n", 1, kMaxImages), batch = std::min(n, f.integer("batch", 1, kMaxBatch));
     const uint64_t seed = static_cast<uint64_t>(f.integer("seed", 0));
     Rng rng(seed);
     const std::string out = f.str("out"), raw = f.str("raw");

@@ -45,7 +45,7 @@ inline TaskImages task_images(const Flags& f, const nn::UNetConfig& mc) {
         return t;
     }
     const ImageDataset test = load_data(f.choice("data", kDataSets), f.str("data-dir"), false);
-    const int64_t first = f.integer("first", 0), n = f.integer("n", 1);
+    const int64_t first = f.integer("first", 0), n = f.integer("n", 1, kMaxImages);
     if (first + n > test.size())
         throw UsageError("--first " + std::to_string(first) + " --n " + std::to_string(n) + " is past the " + std::to_string(test.size()) +
                          " test images");
@@ -170,7 +170,7 @@ inline int cmd_inpaint(int argc, char** argv) {
     const TensorF mask = make_mask(f.str("mask"), mc.res, seed);
     const auto stepper = make_sampler(sampler, m, seed);
     Rng rng(seed);
-    const TensorF filled = in_batches(t.images, f.integer("batch", 1), [&](int64_t, const TensorF& known) {
+    const TensorF filled = in_batches(t.images, f.integer("batch", 1, kMaxBatch), [&](int64_t, const TensorF& known) {
         return diffusion::inpaint(*stepper, train::denoiser(*m.model), known, mask, rng, o);
     });
     const TensorF keep = mask * TensorF::ones(t.images.shape()), hole = 1.0 - keep;
@@ -220,7 +220,7 @@ inline int cmd_denoise(int argc, char** argv) {
     const diffusion::Denoiser<float> model = train::denoiser(*m.model);
     if (f.given("strength")) {
         const double strength = f.number("strength", 0);
-        const TensorF out = in_batches(t.images, f.integer("batch", 1), [&](int64_t, const TensorF& x) {
+        const TensorF out = in_batches(t.images, f.integer("batch", 1, kMaxBatch), [&](int64_t, const TensorF& x) {
             return diffusion::image_to_image(*stepper, model, x, strength, rng);
         });
         write_rows(f.str("out").empty() ? "image_to_image.png" : f.str("out"), {t.images, out});
@@ -230,7 +230,7 @@ inline int cmd_denoise(int argc, char** argv) {
     if (!(sigma > 0)) throw UsageError("--sigma must be > 0");
     // A PNG is taken as noisy already; test images get the noise here.
     const TensorF noisy = t.labels.defined() ? t.images + sigma * TensorF::randn(t.images.shape(), rng) : t.images;
-    const TensorF out = in_batches(noisy, f.integer("batch", 1), [&](int64_t, const TensorF& y) {
+    const TensorF out = in_batches(noisy, f.integer("batch", 1, kMaxBatch), [&](int64_t, const TensorF& y) {
         return method == "tweedie" ? diffusion::tweedie_denoise(m.schedule, m.config.param, model, y, sigma, rng)
                                    : diffusion::denoise(*stepper, model, y, sigma, rng);
     });
@@ -295,7 +295,7 @@ inline int cmd_superres(int argc, char** argv) {
     const auto stepper = make_sampler(sampler, m, seed);
     Rng rng(seed);
     const TensorF bilinear = diffusion::superres_condition(low, mc.res);
-    const TensorF out = in_batches(bilinear, f.integer("batch", 1), [&](int64_t, const TensorF& c) {
+    const TensorF out = in_batches(bilinear, f.integer("batch", 1, kMaxBatch), [&](int64_t, const TensorF& c) {
         stepper->restart();
         nn::Condition<float> cond;
         cond.image = c.clone();

@@ -3,9 +3,17 @@
 #pragma once
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <system_error>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,7 +24,64 @@
 
 namespace cli {
 
-inline void handle_stop_signal(int) { train::stop_requested() = true; }
+// The first Ctrl-C (or SIGTERM) stops after the current step with a checkpoint; a second one
+// stops at once, as it would without the handler.
+inline void handle_stop_signal(int signal) {
+    if (train::stop_requested()) {
+        std::signal(signal, SIG_DFL);
+        std::raise(signal);
+    }
+    train::stop_requested() = true;
+}
+
+// Holds DIR/train.lock while a trainer trains into DIR: a second trainer is refused, with the
+// first one's pid. The kernel releases the lock (flock) when its holder ends in any way, even
+// by SIGKILL, so a crashed trainer's lock never blocks: the file stays, unlocked.
+class FolderLock {
+public:
+    explicit FolderLock(const std::string& dir) : path_(dir + "/train.lock") {
+        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open " + path_);
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            char pid[32] = {};
+            const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+            ::close(fd_);
+            if (err != EWOULDBLOCK) throw std::system_error(err, std::generic_category(), "cannot lock " + path_);
+            std::string holder(pid, n > 0 ? static_cast<size_t>(n) : 0);
+            holder = holder.substr(0, holder.find('\n'));
+            throw std::runtime_error("another ddpmkit train (pid " + (holder.empty() ? "?" : holder) + ") is training into " + dir +
+                                     ": wait for it to end, stop it, or choose another --out");
+        }
+        const std::string me = std::to_string(::getpid()) + "\n";
+        if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size()))
+            throw std::system_error(errno, std::generic_category(), "cannot write " + path_);
+    }
+    ~FolderLock() { ::close(fd_); }
+    FolderLock(const FolderLock&) = delete;
+    FolderLock& operator=(const FolderLock&) = delete;
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+// Removes the temporary files that saves killed midway left in dir (NAME.tmp.PID.N of the
+// checkpoint and the log); only a trainer holding the folder's lock may call it.
+inline void remove_stale_temporaries(const std::string& dir) {
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), &::closedir);
+    if (!d) throw std::system_error(errno, std::generic_category(), "cannot list " + dir);
+    std::vector<std::string> stale;
+    while (const dirent* e = ::readdir(d.get())) {
+        const std::string name = e->d_name;
+        for (const char* prefix : {"checkpoint.safetensors.tmp.", "log.csv.tmp."})
+            if (name.rfind(prefix, 0) == 0) stale.push_back(dir + "/" + name);
+    }
+    for (const std::string& path : stale) {
+        if (::unlink(path.c_str()) != 0) throw std::system_error(errno, std::generic_category(), "cannot remove " + path);
+        std::fprintf(stderr, "removed %s, left by a save that was interrupted\n", path.c_str());
+    }
+}
 
 // The settings of a run that its checkpoint records, and the metadata keys each flag sets.
 inline const std::vector<std::pair<std::string, std::vector<std::string>>> kRunFlags = {
@@ -79,6 +144,11 @@ inline train::TrainConfig run_config(const Flags& f) {
     if (c.ema_decay > 1) throw UsageError("--ema is a decay between 0 and 1, not " + f.str("ema"));
     c.seed = static_cast<uint64_t>(f.integer("seed", 0));
     c.flip = f.on("flip");
+    try {  // the limits of every setting (the image size is checked again once the data is read)
+        c.validate();
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+    }
     return c;
 }
 
@@ -113,6 +183,7 @@ inline int cmd_train(int argc, char** argv) {
                     {"sample-every", "N", "sample grid every N steps (0: only at the end)", "1000"},
                     {"checkpoint-every", "N", "checkpoint every N steps (and every 2 minutes)", "500"},
                     {"resume", "", "continue from the checkpoint in --out (its settings define the run)", ""},
+                    {"overwrite", "", "start afresh in an --out that holds a checkpoint, replacing it and the log", ""},
                     {"no-pictures", "", "skip the pictures at the end", ""}},
                    {data_flags("the training split (shapes: embedded)")}));
     if (!f.parse(argc, argv)) return 0;
@@ -140,17 +211,28 @@ inline int cmd_train(int argc, char** argv) {
         c = saved;
     }
     c.minutes = f.number("minutes", 0);
-    c.steps = f.integer("steps", 0);
-    c.sample_every = f.integer("sample-every", 0);
-    c.checkpoint_every = f.integer("checkpoint-every", 1);
+    c.steps = f.integer("steps", 0, train::TrainConfig::kMaxSteps);
+    c.sample_every = f.integer("sample-every", 0, train::TrainConfig::kMaxSteps);
+    c.checkpoint_every = f.integer("checkpoint-every", 1, train::TrainConfig::kMaxSteps);
     if (c.minutes <= 0 && c.steps <= 0) throw UsageError("--minutes and --steps are both 0: give a time or a step limit");
-    const int64_t threads = f.integer("threads", 0);
+    const int64_t threads = f.integer("threads", 0, 4096);
+    if (f.on("resume") && f.on("overwrite")) throw UsageError("--resume continues the checkpoint, --overwrite replaces it: give one");
     make_output_dir(out);
+    const FolderLock lock(out);
+    remove_stale_temporaries(out);
+    const std::string checkpoint = out + "/checkpoint.safetensors";
+    if (!f.on("resume") && !f.on("overwrite") && ::access(checkpoint.c_str(), F_OK) == 0)
+        throw UsageError(out + " holds a checkpoint already: --resume continues it, --overwrite replaces it (and the log)");
 
     if (threads > 0) set_num_threads(static_cast<int>(threads));
     const std::string data_name = c.data.empty() ? f.choice("data", kDataSets) : c.data;  // a resumed run: its checkpoint's
     ImageDataset data = load_data(data_name, f.str("data-dir"), true);
+    const std::string digest = data.digest();
+    if (f.on("resume") && !c.data_digest.empty() && c.data_digest != digest)
+        throw std::runtime_error("--resume: the data " + data_name + " read now (digest " + digest + ") are not the data of the checkpoint (" +
+                                 c.data_digest + "): the run would continue on other data");
     if (!f.on("resume")) {
+        c.data_digest = digest;
         if (f.on("classes")) c.model.num_classes = data.num_classes;
         c.model.in_ch = data.images.size(1);
         c.model.res = data.images.size(2);

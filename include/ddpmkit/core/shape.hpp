@@ -17,6 +17,10 @@ DDPMKIT_BEGIN_NAMESPACE
 class Shape {
 public:
     static constexpr int kMaxRank = 6;
+    // The most elements a tensor may have, 2^48: beyond any memory, and small enough that its
+    // byte count and any offset into it fit an int64_t. numel() refuses shapes beyond it
+    // (a corrupt file or a wrong flag), so no size computation downstream can wrap around.
+    static constexpr int64_t kMaxNumel = int64_t(1) << 48;
 
     Shape() = default;
     Shape(std::initializer_list<int64_t> dims) { assign(dims.begin(), dims.end()); }
@@ -28,16 +32,14 @@ public:
     const int64_t* begin() const { return dims_.data(); }
     const int64_t* end() const { return dims_.data() + rank_; }
 
-    // Number of elements; 1 for rank 0 (a scalar).
-    int64_t numel() const {
-        int64_t n = 1;
-        for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<size_t>(i)];
-        return n;
-    }
+    // Number of elements; 1 for rank 0 (a scalar). std::length_error beyond kMaxNumel.
+    int64_t numel() const { return numel(0, rank_); }
     // Product of the extents in [from, to).
     int64_t numel(int from, int to) const {
         int64_t n = 1;
-        for (int i = from; i < to; ++i) n *= dims_[static_cast<size_t>(i)];
+        for (int i = from; i < to; ++i)
+            if (__builtin_mul_overflow(n, dims_[static_cast<size_t>(i)], &n) || n > kMaxNumel)
+                throw std::length_error("Shape " + str() + ": more than 2^48 elements");
         return n;
     }
     // Row-major strides, in elements.
@@ -53,6 +55,7 @@ public:
     }
     void push_back(int64_t d) {
         if (rank_ == kMaxRank) throw std::length_error("Shape: rank above " + std::to_string(kMaxRank));
+        if (d < 0) throw std::invalid_argument("Shape: negative extent " + std::to_string(d));
         dims_[static_cast<size_t>(rank_++)] = d;
     }
     std::vector<int64_t> to_vector() const { return {begin(), end()}; }
@@ -75,10 +78,7 @@ public:
 private:
     template <class It>
     void assign(It first, It last) {
-        for (; first != last; ++first) {
-            if (*first < 0) throw std::invalid_argument("Shape: negative extent " + std::to_string(*first));
-            push_back(*first);
-        }
+        for (; first != last; ++first) push_back(*first);
     }
     std::array<int64_t, kMaxRank> dims_{};
     int rank_ = 0;

@@ -18,8 +18,11 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <stdexcept>
+#include <string>
 
 #include "ddpmkit/config.hpp"
+#include "ddpmkit/core/shape.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 
@@ -115,6 +118,7 @@ private:
 // Storage for n elements of T, 64-byte aligned; zero-filled when `zero`.
 template <class T>
 std::shared_ptr<T> aligned_storage_of(int64_t n, bool zero = true) {
+    if (n < 0 || n > Shape::kMaxNumel) throw std::length_error("storage of " + std::to_string(n) + " elements");
     const size_t bytes = static_cast<size_t>(n) * sizeof(T);
     T* p = static_cast<T*>(BlockCache::instance().allocate(bytes));
     if (zero) std::memset(static_cast<void*>(p), 0, bytes);

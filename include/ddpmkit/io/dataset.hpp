@@ -10,6 +10,8 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -33,6 +35,31 @@ struct ImageDataset {
     std::string name;
 
     int64_t size() const { return images.defined() ? images.size(0) : 0; }
+
+    // The identity of the data, as 16 hex digits: FNV-1a (64 bit) over the shapes, then the bytes
+    // of the images and the labels, 8 at a time. A checkpoint records it, so that a resumed run
+    // cannot continue on other data under the same name.
+    std::string digest() const {
+        uint64_t h = 0xcbf29ce484222325ULL;
+        auto mix = [&h](uint64_t word) { h = (h ^ word) * 0x100000001b3ULL; };
+        auto bytes = [&](const void* data, size_t n) {
+            const auto* p = static_cast<const unsigned char*>(data);
+            for (size_t i = 0; i < n; i += 8) {
+                uint64_t word = 0;
+                std::memcpy(&word, p + i, std::min<size_t>(8, n - i));
+                mix(word);
+            }
+        };
+        for (const auto* t : {&images.shape(), &labels.shape()}) {
+            mix(static_cast<uint64_t>(t->rank()));
+            for (int64_t d : *t) mix(static_cast<uint64_t>(d));
+        }
+        if (images.defined()) bytes(images.data(), static_cast<size_t>(images.numel()) * sizeof(float));
+        if (labels.defined()) bytes(labels.data(), static_cast<size_t>(labels.numel()) * sizeof(int64_t));
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+        return hex;
+    }
 };
 
 // Where Debian's package dataset-fashion-mnist installs the four gzipped IDX files.

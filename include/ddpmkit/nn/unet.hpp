@@ -75,18 +75,43 @@ struct UNetConfig {
     int64_t out_channels() const { return out_ch > 0 ? out_ch : in_ch; }
     ConditionSpec condition() const { return {num_classes, cond_ch}; }
 
+    // Limits far beyond any model this library trains: a setting past one comes from a corrupt
+    // file or a mistyped flag, and is refused before anything is allocated.
+    static constexpr int64_t kMaxChannels = 4096;       // ch x mult, and heads
+    static constexpr int64_t kMaxImageChannels = 1024;  // in_ch, out_ch, cond_ch
+    static constexpr int64_t kMaxBlocks = 64, kMaxLevels = 8, kMaxRes = 4096, kMaxClasses = 1000000;
+    static constexpr double kMaxParameters = 1e9;
+
     // Throws std::invalid_argument naming the first setting that cannot work.
     void validate() const {
         auto fail = [](const std::string& what) { throw std::invalid_argument("UNetConfig: " + what); };
         if (in_ch < 1 || out_ch < 0 || ch < 1 || blocks < 1 || groups < 1 || res < 1 || heads < 1 || num_classes < 0 || cond_ch < 0)
             fail("in_ch, ch, blocks, groups, res, heads must be positive; out_ch, num_classes and cond_ch not negative");
+        auto at_most = [&](const char* name, int64_t value, int64_t limit) {
+            if (value > limit) fail(std::string(name) + " " + std::to_string(value) + " is above the limit of " + std::to_string(limit));
+        };
+        at_most("in_ch", in_ch, kMaxImageChannels), at_most("out_ch", out_ch, kMaxImageChannels);
+        at_most("cond_ch", cond_ch, kMaxImageChannels), at_most("ch", ch, kMaxChannels), at_most("heads", heads, kMaxChannels);
+        at_most("blocks", blocks, kMaxBlocks), at_most("res", res, kMaxRes), at_most("num_classes", num_classes, kMaxClasses);
         if (mult.empty()) fail("mult is empty");
+        at_most("the number of levels (mult's length)", static_cast<int64_t>(mult.size()), kMaxLevels);
         if (dropout < 0.0 || dropout >= 1.0) fail("dropout " + std::to_string(dropout) + " is outside [0, 1)");
         for (int64_t m : mult) {
             if (m < 1) fail("mult has a non-positive entry");
+            if (m > kMaxChannels / ch)
+                fail("ch x mult = " + std::to_string(ch) + " x " + std::to_string(m) + " is above the limit of " +
+                     std::to_string(kMaxChannels) + " channels");
             if ((ch * m) % groups != 0)
                 fail(std::to_string(ch * m) + " channels do not split into " + std::to_string(groups) + " groups");
         }
+        for (int64_t side : attn)
+            if (side < 1) fail("attn has a non-positive side length " + std::to_string(side));
+        // An upper bound of the parameters (in double: no overflow): per level, its ResBlocks'
+        // two 3x3 convolutions at twice the channels, the embeddings, the stem and the head.
+        double bound = double(num_classes + 1) * 4.0 * double(ch) + 9.0 * double(in_ch + cond_ch + out_channels()) * double(ch);
+        for (int64_t m : mult) bound += double(3 * blocks + 3) * 2.0 * 9.0 * 4.0 * double(ch * m) * double(ch * m);
+        if (bound > kMaxParameters)
+            fail("a model of up to " + std::to_string(static_cast<long long>(bound)) + " parameters is above the limit of 10^9");
         const int64_t halvings = static_cast<int64_t>(mult.size()) - 1;  // each level but the last halves the side
         if (halvings > 30 || res % (int64_t(1) << halvings) != 0)
             fail("res " + std::to_string(res) + " is not divisible by 2^" + std::to_string(halvings) + " (one halving per level)");

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -42,7 +43,8 @@ struct TrainConfig {
     // training needs); "" picks importance for the kl loss, uniform otherwise.
     std::string timestep_sampler;
     double label_dropout = 0.1;  // class-conditional models: share of labels replaced by the null label
-    std::string data;            // the data set's name, so a resume cannot continue on other data
+    std::string data;            // the data set's name and its ImageDataset::digest(), so that a resume
+    std::string data_digest;     // cannot continue on other data
     // > 0: super-resolution (SR3): the model sees the image shrunk by this factor (block means)
     // and upsampled bilinearly, as model.cond_ch extra input channels.
     int64_t superres_factor = 0;
@@ -64,6 +66,33 @@ struct TrainConfig {
     std::string sampler = diffusion::default_sampler();  // of the sample grids (README: Which sampler)
     diffusion::SamplerOptions sampling;                  // its steps (at most timesteps), spacing, ...
 
+    // Limits past any run this library makes (the model's: UNetConfig's), checked before
+    // anything is allocated: past them a setting comes from a corrupt file or a mistyped flag.
+    static constexpr int64_t kMaxTimesteps = 100000, kMaxBatch = 65536, kMaxSteps = int64_t(1) << 40;
+
+    // Throws std::invalid_argument naming the first setting that cannot work.
+    void validate() const {
+        model.validate();
+        auto fail = [](const std::string& what) { throw std::invalid_argument("TrainConfig: " + what); };
+        auto in_range = [&](const char* name, int64_t value, int64_t low, int64_t high) {
+            if (value < low || value > high)
+                fail(std::string(name) + " " + std::to_string(value) + " is outside " + std::to_string(low) + ".." + std::to_string(high));
+        };
+        in_range("timesteps", timesteps, 1, kMaxTimesteps);
+        in_range("batch", batch, 1, kMaxBatch);
+        in_range("warmup", warmup, 0, kMaxSteps), in_range("lr_decay", lr_decay, 0, kMaxSteps), in_range("steps", steps, 0, kMaxSteps);
+        in_range("superres_factor", superres_factor, 0, model.res);
+        auto real = [&](const char* name, double value, double low, double high, bool high_open) {
+            if (!(value >= low && (high_open ? value < high : value <= high))) {
+                std::ostringstream m;  // shortest forms: 0.001, 1e+30
+                m << name << " " << value << " is outside [" << low << ", " << high << (high_open ? ")" : "]");
+                fail(m.str());
+            }
+        };
+        real("lr", lr, 0, 1e3, false), real("ema_decay", ema_decay, 0, 1, false), real("label_dropout", label_dropout, 0, 1, true);
+        real("grad_clip", grad_clip, -1e30, 1e30, false), real("min_snr_gamma", min_snr_gamma, 0, 1e30, false);
+    }
+
     // The settings that define the model and the process, as checkpoint metadata.
     std::map<std::string, std::string> to_metadata() const {
         std::map<std::string, std::string> m = model.to_metadata();
@@ -77,6 +106,7 @@ struct TrainConfig {
         m["timestep_sampler"] = timestep_sampler_name();
         m["label_dropout"] = std::to_string(label_dropout);
         m["data"] = data;
+        m["data_digest"] = data_digest;
         m["lr_decay"] = std::to_string(lr_decay);
         m["superres_factor"] = std::to_string(superres_factor);
         m["batch"] = std::to_string(batch);
@@ -125,6 +155,7 @@ struct TrainConfig {
         if (has("timestep_sampler")) c.timestep_sampler = get("timestep_sampler");
         if (has("label_dropout")) c.label_dropout = number("label_dropout", real);
         if (has("data")) c.data = get("data");
+        if (has("data_digest")) c.data_digest = get("data_digest");
         if (has("lr_decay")) c.lr_decay = number("lr_decay", integer);
         if (has("superres_factor")) c.superres_factor = number("superres_factor", natural);
         c.batch = number("batch", integer);
@@ -133,7 +164,10 @@ struct TrainConfig {
         c.grad_clip = number("grad_clip", real);
         c.ema_decay = number("ema_decay", real);
         c.seed = number("seed", natural);
-        c.flip = get("flip") == "1";
+        const std::string flip = get("flip");
+        if (flip != "0" && flip != "1") throw std::invalid_argument("checkpoint metadata flip = \"" + flip + "\" is not 0 or 1");
+        c.flip = flip == "1";
+        c.validate();
         return c;
     }
 

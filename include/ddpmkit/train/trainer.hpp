@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -42,8 +43,8 @@
 DDPMKIT_BEGIN_NAMESPACE
 namespace train {
 
-// A loss or gradient that became NaN or infinite: training stops before the update, the last
-// checkpoint stays as it was.
+// A loss, gradient or updated weight that became NaN or infinite: training stops, and nothing
+// of that step is saved (the last checkpoint stays as it was).
 class TrainingDiverged : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -238,6 +239,11 @@ public:
         timesteps_->update(draw.t, losses);
         r.lr = opt_.lr = o_.lr.at(step_);
         opt_.step();
+        for (auto& [name, p] : model_.named_parameters())  // a finite gradient can still overflow a weight
+            for (int64_t i = 0; i < p->numel(); ++i)
+                if (!std::isfinite(p->value().data()[i]))
+                    throw TrainingDiverged("training stopped: the update made parameter " + name + " " +
+                                           (std::isnan(p->value().data()[i]) ? "NaN" : "infinite") + " at step " + std::to_string(step_ + 1));
         ema_.update();
         ++step_;
         return r;
@@ -441,10 +447,13 @@ public:
             throw std::runtime_error(checkpoint_path() + ": " + e.what());
         }
         resumed_ = true;
+        saved_step_ = trainer_.step();
+        trim_log(saved_step_);
     }
 
     // Trains to the config's step or time limit (or SIGINT), reporting as the program does,
-    // and writes the last checkpoint. Throws TrainingDiverged when training stops being finite.
+    // and writes the last checkpoint. Throws TrainingDiverged when training stops being finite,
+    // naming the step of the checkpoint on disk (every saved step passed the checks).
     void run() {
         trainer_.add_observer(std::make_shared<CsvObserver>(log_path(), c_.log_every, resumed_));
         trainer_.add_observer(std::make_shared<ProgressObserver>(c_.steps, c_.minutes, c_.loss == diffusion::LossType::Hybrid));
@@ -457,7 +466,9 @@ public:
         try {
             trainer_.run(c_.steps, c_.minutes);
         } catch (const TrainingDiverged& e) {
-            throw TrainingDiverged(std::string(e.what()) + "; the last good checkpoint " + checkpoint_path() + " is kept");
+            throw TrainingDiverged(std::string(e.what()) + "; " +
+                                   (saved_step_ < 0 ? "no checkpoint was written"
+                                                    : "the last good checkpoint, of step " + std::to_string(saved_step_) + ", is kept in " + checkpoint_path()));
         }
     }
 
@@ -467,6 +478,7 @@ public:
         w.add("process.betas", Tensor<double>({trainer_.schedule().num_steps()}, trainer_.schedule().betas));
         trainer_.save_state(w);
         w.write(checkpoint_path());
+        saved_step_ = trainer_.step();
     }
 
     // The condition of the pictures' sample b: class b mod num_classes; for super-resolution
@@ -501,18 +513,47 @@ public:
     // (step, loss) of every row of the log, a resumed run's earlier rows included.
     std::vector<std::pair<double, double>> loss_history() const {
         std::vector<std::pair<double, double>> out;
-        std::ifstream in(log_path());
-        std::string line;
-        std::getline(in, line);  // header
-        while (std::getline(in, line)) {
-            std::stringstream ss(line);
-            std::string step, loss;
-            if (std::getline(ss, step, ',') && std::getline(ss, loss, ',')) out.push_back({std::stod(step), std::stod(loss)});
-        }
+        for_each_log_row([&](int64_t, const std::string& line, bool) {
+            double step = NAN, loss = NAN;
+            if (std::sscanf(line.c_str(), "%lf,%lf", &step, &loss) != 2)
+                throw std::runtime_error(log_path() + ": the row \"" + line + "\" does not start with a step and a loss");
+            out.push_back({step, loss});
+        });
         return out;
     }
 
 private:
+    // Calls row(line number, text, complete) for each row after the header; a last row without
+    // its line break was cut short by a crash.
+    template <class F>
+    void for_each_log_row(F row) const {
+        std::ifstream in(log_path(), std::ios::binary);
+        std::string line;
+        std::getline(in, line);  // the header
+        for (int64_t number = 2; std::getline(in, line); ++number) row(number, line, !in.eof());
+    }
+
+    // The log as the checkpoint of `step` left it: the rows up to that step, without rows logged
+    // after it or a row a crash cut short; replaced whole (through a temporary file), so that a
+    // crash now leaves the old log or the new one.
+    void trim_log(int64_t step) const {
+        std::ifstream header_in(log_path(), std::ios::binary);
+        std::string text;
+        if (!std::getline(header_in, text)) return;  // no log yet
+        text += "\n";
+        for_each_log_row([&](int64_t number, const std::string& line, bool complete) {
+            char* end = nullptr;
+            const long long row_step = std::strtoll(line.c_str(), &end, 10);
+            if (!complete) return;
+            if (end == line.c_str() || *end != ',')
+                throw std::runtime_error(log_path() + ": line " + std::to_string(number) + " is not a row of the log: \"" + line + "\"");
+            if (row_step <= step) text += line + "\n";
+        });
+        safetensors::detail::AtomicFile out(log_path());
+        out.write(text.data(), text.size());
+        out.commit();
+    }
+
     static TrainerOptions trainer_options(const TrainConfig& c) {
         TrainerOptions o;
         o.param = c.param;
@@ -540,6 +581,7 @@ private:
     LoaderSource data_;
     Trainer trainer_;
     bool resumed_ = false;
+    int64_t saved_step_ = -1;  // the step of the checkpoint on disk (-1: none written by this run)
 };
 
 }  // namespace train

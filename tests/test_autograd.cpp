@@ -239,3 +239,21 @@ TEST_CASE("autograd: graph_dot writes the graph with names, shapes and which val
     CHECK(graph_dot(y, {{"w \"weight\"", w}, {"y", y}}) == expected);
     CHECK_THROWS_AS(graph_dot(VarD()), std::invalid_argument);
 }
+
+TEST_CASE("autograd: AnomalyGuard names the first op whose value or gradient is not finite") {
+    const VarD x(TensorD({3}, {4.0, -1.0, 9.0}), true);
+    CHECK(std::isnan(log(x).value()(1)));  // off: NaN flows on silently
+    {
+        AnomalyGuard guard;
+        CHECK_THROWS_WITH_AS(log(x), "anomaly: the forward value of log [3] has NaN at element 1", autograd::AnomalyError);
+        // sqrt(0) is finite, its derivative 1 / (2 sqrt(0)) is not.
+        const VarD w(TensorD({2}, {0.0, 4.0}), true);
+        guard.name_leaves(std::vector<std::pair<std::string, VarD*>>{{"layer.weight", const_cast<VarD*>(&w)}});
+        const VarD y = sum(sqrt(w));
+        CHECK_THROWS_WITH_AS(y.backward(),
+                             "anomaly: the gradient that the backward of sqrt passed to its input 0 (parameter layer.weight), [2] has an "
+                             "infinity at element 0",
+                             autograd::AnomalyError);
+    }
+    CHECK(std::isnan(log(x).value()(1)));  // off again when the guard ends
+}

@@ -270,6 +270,19 @@ TEST_CASE("train: the Trainer stops before the update when the loss is not finit
     CHECK(model.b.value()(0) == 0.0f);  // no update reached the weights
 }
 
+TEST_CASE("train: with detect_anomaly the Trainer names the op that made the first NaN") {
+    AffineModel model;
+    model.w.value().fill(std::numeric_limits<float>::quiet_NaN());
+    FixedSource data;
+    train::TrainerOptions o;
+    o.detect_anomaly = true;
+    train::Trainer trainer(model, diffusion::Schedule::linear(100), data, o);
+    const std::string message = test::message_of<train::TrainingDiverged>([&] { trainer.run(3, 0); });
+    CHECK(message.rfind("training stopped: anomaly: the forward value of ", 0) == 0);
+    CHECK(message.find("has NaN at element 0 at step 1, before the update") != std::string::npos);
+    CHECK(trainer.step() == 0);
+}
+
 TEST_CASE("train: the Trainer stops when an update makes a weight non-finite, naming the parameter") {
     AffineModel model;
     FixedSource data;

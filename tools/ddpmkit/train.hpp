@@ -184,7 +184,8 @@ inline int cmd_train(int argc, char** argv) {
                     {"checkpoint-every", "N", "checkpoint every N steps (and every 2 minutes)", "500"},
                     {"resume", "", "continue from the checkpoint in --out (its settings define the run)", ""},
                     {"overwrite", "", "start afresh in an --out that holds a checkpoint, replacing it and the log", ""},
-                    {"no-pictures", "", "skip the pictures at the end", ""}},
+                    {"no-pictures", "", "skip the pictures at the end", ""},
+                    {"detect-anomaly", "", "check every op's values and gradients; name the first that is not finite (slower)", ""}},
                    {data_flags("the training split (shapes: embedded)")}));
     if (!f.parse(argc, argv)) return 0;
 
@@ -210,6 +211,7 @@ inline int cmd_train(int argc, char** argv) {
             throw UsageError("--classes asks for a class-conditional model, but the checkpoint's has no classes");
         c = saved;
     }
+    c.detect_anomaly = f.on("detect-anomaly");
     c.minutes = f.number("minutes", 0);
     c.steps = f.integer("steps", 0, train::TrainConfig::kMaxSteps);
     c.sample_every = f.integer("sample-every", 0, train::TrainConfig::kMaxSteps);

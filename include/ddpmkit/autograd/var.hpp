@@ -8,10 +8,12 @@
 // chain of 100,000 ops is fine.
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -26,6 +28,32 @@ namespace autograd {
 inline bool& grad_mode() {
     thread_local bool enabled = true;
     return enabled;
+}
+
+// Anomaly detection (AnomalyGuard): the names given to leaves (a module's parameters), and
+// whether it is on. Off, it costs nothing; on, a pass over every value and gradient.
+struct Anomaly {
+    bool on = false;
+    std::unordered_map<const void*, std::string> names;  // Node* -> parameter name
+};
+inline Anomaly& anomaly() {
+    thread_local Anomaly a;
+    return a;
+}
+
+// The first op whose forward value or backward gradient is NaN or infinite, found by an
+// AnomalyGuard: the message names the op, the pass, the shape and the element.
+class AnomalyError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+template <class T>
+void check_finite(const Tensor<T>& t, const std::string& what) {
+    for (int64_t i = 0; i < t.numel(); ++i)
+        if (!std::isfinite(static_cast<double>(t.data()[i])))
+            throw AnomalyError("anomaly: " + what + " " + t.shape().str() + " has " + (std::isnan(static_cast<double>(t.data()[i])) ? "NaN" : "an infinity") +
+                               " at element " + std::to_string(i));
 }
 
 template <class T>
@@ -70,6 +98,32 @@ struct Node {
 };
 
 }  // namespace autograd
+
+template <class T>
+class Var;
+
+// While alive, every op of this thread checks its value, and every backward step the gradients
+// it passes on, and throws autograd::AnomalyError at the first that is not finite (as
+// torch.autograd.detect_anomaly). Parameters registered with name_leaves() are named.
+class AnomalyGuard {
+public:
+    AnomalyGuard() : previous_(autograd::anomaly().on) { autograd::anomaly().on = true; }
+    ~AnomalyGuard() {
+        autograd::anomaly().on = previous_;
+        if (!previous_) autograd::anomaly().names.clear();
+    }
+    AnomalyGuard(const AnomalyGuard&) = delete;
+    AnomalyGuard& operator=(const AnomalyGuard&) = delete;
+
+    // Names the leaves behind these variables in the messages (a module's named_parameters()).
+    template <class T>
+    void name_leaves(const std::vector<std::pair<std::string, Var<T>*>>& named) {
+        for (const auto& [name, v] : named) autograd::anomaly().names[v->node().get()] = name;
+    }
+
+private:
+    bool previous_;
+};
 
 // While alive, ops record no graph (inference, optimizer updates, finite differences).
 class NoGradGuard {
@@ -135,6 +189,7 @@ public:
             Node* n = *it;
             if (n->is_leaf() || !n->grad.defined()) continue;
             n->backward(*n);
+            if (autograd::anomaly().on) check_backward(*n);
             n->grad = Tensor<T>();  // an interior gradient is not needed once passed on
         }
     }
@@ -143,6 +198,7 @@ public:
     // propagates its gradient. Without grad mode or any input that needs a gradient it
     // is a plain constant.
     static Var make(Tensor<T> value, const char* op, std::vector<Var> inputs, std::function<void(Node&)> backward_fn) {
+        if (autograd::anomaly().on) autograd::check_finite(value, std::string("the forward value of ") + op);
         Var out(std::move(value), false);
         if (!autograd::grad_mode()) return out;
         bool needed = false;
@@ -156,6 +212,20 @@ public:
     }
 
 private:
+    // The gradients n's backward step passed to its inputs, each named by its op or parameter.
+    static void check_backward(const Node& n) {
+        for (size_t k = 0; k < n.parents.size(); ++k) {
+            const Node& p = *n.parents[k];
+            if (!p.requires_grad || !p.grad.defined()) continue;
+            const auto named = autograd::anomaly().names.find(&p);
+            const std::string input = named != autograd::anomaly().names.end() ? "parameter " + named->second
+                                      : p.is_leaf()                             ? std::string("a leaf")
+                                                                                : std::string("the output of ") + p.op;
+            autograd::check_finite(p.grad, std::string("the gradient that the backward of ") + n.op + " passed to its input " +
+                                               std::to_string(k) + " (" + input + "),");
+        }
+    }
+
     // Parents before children, only nodes that need a gradient; iterative DFS.
     std::vector<Node*> topological_order() const {
         std::vector<Node*> order;

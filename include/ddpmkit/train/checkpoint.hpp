@@ -58,6 +58,7 @@ struct TrainConfig {
     double minutes = 0.0;  // stop after this much training time in this run (0: no time limit)
     uint64_t seed = 0;
     bool flip = false;     // random horizontal flips of the data
+    bool detect_anomaly = false;  // check every op's value and gradient (TrainerOptions::detect_anomaly)
     int64_t log_every = 10;
     int64_t checkpoint_every = 500;
     double checkpoint_minutes = 2.0;

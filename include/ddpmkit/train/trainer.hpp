@@ -143,6 +143,7 @@ struct TrainerOptions {
     // part of the hybrid loss keeps weight 1. min_snr_weighting() gives min-SNR-gamma.
     std::function<TensorF(const Tensor<int64_t>& t)> weighting;
     bool importance_sampling = false;  // t by the loss-aware sampler (Nichol & Dhariwal sec. 3.3), else uniform
+    bool detect_anomaly = false;       // name the first op whose value or gradient is not finite (slower)
     double label_dropout = 0.0;        // share of labels replaced by null_label (classifier-free guidance)
     int64_t null_label = 0;            // the model's "no class" label
     LrSchedule lr{1e-3, 0, 0, 0.0};
@@ -201,8 +202,21 @@ public:
         for (auto& o : observers_) o->on_end(*this);
     }
 
-    // One gradient step on the next batch.
+    // One gradient step on the next batch. With options().detect_anomaly, the first op whose
+    // value or gradient is not finite stops training (TrainingDiverged) by its name.
     StepReport train_step() {
+        if (!o_.detect_anomaly) return unguarded_step();
+        AnomalyGuard guard;
+        guard.name_leaves(model_.named_parameters());
+        try {
+            return unguarded_step();
+        } catch (const autograd::AnomalyError& e) {
+            diverged(e.what());
+        }
+    }
+
+private:
+    StepReport unguarded_step() {
         Batch batch = data_.next();
         const int64_t B = batch.x0.size(0);
         const diffusion::TimestepDraw draw = timesteps_->sample(B, rng_);
@@ -249,6 +263,7 @@ public:
         return r;
     }
 
+public:
     // Everything a resumed run needs, under model., opt., ema. and state.
     void save_state(safetensors::Writer& w) {
         for (auto& [name, p] : model_.named_parameters()) w.add("model." + name, p->value());
@@ -564,6 +579,7 @@ private:
         if (ts != "uniform" && ts != "importance")
             throw std::invalid_argument("unknown timestep sampler \"" + ts + "\" (uniform or importance)");
         o.importance_sampling = ts == "importance";
+        o.detect_anomaly = c.detect_anomaly;
         if (c.model.num_classes > 0) {
             o.label_dropout = c.label_dropout;
             o.null_label = c.model.num_classes;

@@ -244,6 +244,18 @@ for case in "ch=1073741824|UNetConfig: ch 1073741824 is above the limit of 4096"
   tamper "$work/tampered.safetensors" "${case%%|*}"
   check "metadata ${case%%|*}" 1 "${case#*|}" -- sample --checkpoint "$work/tampered.safetensors" --n 2 --out "$work/t.png"
 done
+# One flipped bit in state.step (bit 40: "resumes at step 1099511627778").
+python3 - "$ckpt" "$work/flipped.safetensors" <<'PY'
+import json, struct, sys
+b = bytearray(open(sys.argv[1], 'rb').read())
+n = struct.unpack('<Q', b[:8])[0]
+begin = 8 + n + json.loads(b[8:8 + n])['state.step']['data_offsets'][0]
+b[begin + 5] ^= 1
+open(sys.argv[2], 'wb').write(b)
+PY
+cp "$work/flipped.safetensors" "$run/checkpoint.safetensors"
+check "a flipped bit in state.step" 1 "state.step is 1099511627778 but opt.steps is 2 and ema.updates 2: the checkpoint is damaged" -- \
+  "${again[@]}" --steps 8 --resume
 tamper "$work/other-data.safetensors" data_digest=0123456789abcdef
 cp "$work/other-data.safetensors" "$run/checkpoint.safetensors"
 check "resume on other data" 1 "are not the data of the checkpoint (0123456789abcdef)" -- "${again[@]}" --steps 4 --resume

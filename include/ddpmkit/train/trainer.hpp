@@ -286,6 +286,11 @@ public:
         opt_.load_state(f, "opt.");
         ema_.load_state(f, "ema.");
         step_ = f.get<int64_t>("state.step").item();
+        // One optimizer step and one EMA update per training step: counts that disagree mean a
+        // damaged file (a flipped bit in state.step would otherwise resume at a wrong step).
+        if (step_ < 0 || step_ != opt_.steps() || step_ != ema_.updates())
+            throw std::runtime_error("state.step is " + std::to_string(step_) + " but opt.steps is " + std::to_string(opt_.steps()) +
+                                     " and ema.updates " + std::to_string(ema_.updates()) + ": the checkpoint is damaged");
         const Tensor<int64_t> rng = f.get<int64_t>("state.rng");
         if (rng.shape() != Shape{4}) throw std::runtime_error("state.rng is " + rng.shape().str() + ", not [4]");
         rng_.set_state(static_cast<uint64_t>(rng(0)), static_cast<uint64_t>(rng(1)));

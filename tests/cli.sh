@@ -259,6 +259,8 @@ check "a flipped bit in state.step" 1 "state.step is 1099511627778 but opt.steps
 tamper "$work/other-data.safetensors" data_digest=0123456789abcdef
 cp "$work/other-data.safetensors" "$run/checkpoint.safetensors"
 check "resume on other data" 1 "are not the data of the checkpoint (0123456789abcdef)" -- "${again[@]}" --steps 4 --resume
+tamper "$work/escapes.safetensors" $'title=\e]0;owned\a'
+check "inspect shows control bytes escaped" 0 'title = \x1b]0;owned\x07' -- inspect "$work/escapes.safetensors"
 check "--n beyond the limit" 2 "--n must be at most 1000000, not 4611686018427387904" -- sample --checkpoint "$ckpt" --n 4611686018427387904
 check "--ch beyond the limit" 2 "UNetConfig: ch 1073741824 is above the limit of 4096" -- train --ch 1073741824 "${late[@]}"
 

@@ -9,6 +9,22 @@
 
 namespace cli {
 
+// Text from a file as the terminal may show it: control bytes (escape sequences could move the
+// cursor or retitle the window) and DEL as \xNN; UTF-8 passes.
+inline std::string printable(const std::string& text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+            char hex[8];
+            std::snprintf(hex, sizeof hex, "\\x%02x", c);
+            out += hex;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
 inline int cmd_inspect(int argc, char** argv) {
     Flags f("inspect", "Lists the tensors of a safetensors file (name, dtype, shape) and its metadata.", {});
     std::vector<std::string> files;
@@ -18,11 +34,11 @@ inline int cmd_inspect(int argc, char** argv) {
     int64_t elements = 0;
     for (const std::string& name : file.names()) {
         const safetensors::TensorInfo& t = file.info(name);
-        std::printf("%-48s %-4s %s\n", name.c_str(), safetensors::dtype_name(t.dtype), t.shape.str().c_str());
+        std::printf("%-48s %-4s %s\n", printable(name).c_str(), safetensors::dtype_name(t.dtype), t.shape.str().c_str());
         elements += t.shape.numel();
     }
     std::printf("%zu tensors, %lld elements\n", file.names().size(), static_cast<long long>(elements));
-    for (const auto& [key, value] : file.metadata()) std::printf("  %s = %s\n", key.c_str(), value.c_str());
+    for (const auto& [key, value] : file.metadata()) std::printf("  %s = %s\n", printable(key).c_str(), printable(value).c_str());
     return 0;
 }
 

@@ -2,6 +2,11 @@
 # Kills a training run (SIGKILL) after its first checkpoint, resumes it with --resume, and
 # checks that it ends bitwise identical to an uninterrupted run of the same steps: the same
 # final checkpoint (model, optimizer, EMA, generators, data order) and the same logged losses.
+# Then hunts: a run that saves a checkpoint every step is killed at random moments 24 times
+# (SIGKILL, and SIGTERM and SIGINT, which stop it after the step with a checkpoint), many of
+# them during a checkpoint write or the log rewrite of a resume; after each kill the checkpoint
+# must load, after each restart no temporary file may remain, and the end must be bitwise the
+# uninterrupted run's.
 # usage: kill_resume.sh PATH/TO/ddpmkit
 set -euo pipefail
 ddpmkit=$1
@@ -40,3 +45,44 @@ scenario plain
 # after 10 losses per timestep: 10 timesteps make that happen after the kill. --classes adds
 # labels and label dropout (drawn from the checkpointed generator).
 scenario kl-classes --loss kl --variance learned --classes --schedule cosine --timesteps 10
+
+# The hunt. Half the kills come at a random moment after the start (loading, the log rewrite
+# of a resume), half at a random moment after training has begun (steps, checkpoint writes).
+hunt=(train --data shapes --steps 60 --minutes 0 --checkpoint-every 1 --sample-every 0 --batch 8 --ch 8 --timesteps 100
+      --threads 2 --no-pictures)
+"$ddpmkit" "${hunt[@]}" --out "$work/hunt-straight" > /dev/null
+RANDOM=7  # the same kill moments on every run of the test
+kills=0
+progress=0  # kills after which the checkpoint had moved on
+for signal in KILL KILL KILL KILL KILL KILL KILL KILL TERM KILL KILL KILL KILL KILL KILL KILL INT KILL KILL KILL KILL KILL KILL KILL; do
+  resume=()
+  if [ -f "$work/hunt/checkpoint.safetensors" ]; then
+    resume=(--resume)
+    cp "$work/hunt/checkpoint.safetensors" "$work/before.safetensors"
+  fi
+  "$ddpmkit" "${hunt[@]}" "${resume[@]}" --out "$work/hunt" > "$work/hunt.out" 2>&1 &
+  pid=$!
+  delay=$((RANDOM % 500))
+  if [ $((kills % 2)) -eq 1 ]; then
+    for _ in $(seq 1 3000); do grep -q "training a" "$work/hunt.out" && break; sleep 0.01; done
+    delay=$((delay + 100))
+  fi
+  sleep "0.$(printf '%03d' "$delay")"
+  kill -s "$signal" "$pid" 2> /dev/null || true
+  wait "$pid" 2> /dev/null || true
+  kills=$((kills + 1))
+  if [ -f "$work/hunt/checkpoint.safetensors" ]; then
+    "$ddpmkit" inspect "$work/hunt/checkpoint.safetensors" > /dev/null ||
+      { echo "FAIL: after kill $kills (SIG$signal) the checkpoint does not load"; exit 1; }
+    if ! cmp -s "$work/hunt/checkpoint.safetensors" "$work/before.safetensors"; then progress=$((progress + 1)); fi
+  fi
+done
+"$ddpmkit" "${hunt[@]}" --resume --out "$work/hunt" > /dev/null
+if ls "$work/hunt/"*.tmp.* > /dev/null 2>&1; then echo "FAIL: temporary files remain: $(ls "$work/hunt")"; exit 1; fi
+[ "$progress" -ge 3 ] || { echo "FAIL: only $progress of $kills kills came after the run had moved on: the hunt hunted nothing"; exit 1; }
+cmp "$work/hunt-straight/checkpoint.safetensors" "$work/hunt/checkpoint.safetensors" ||
+  { echo "FAIL: after $kills kills the final checkpoint differs from the uninterrupted run's"; exit 1; }
+diff <(cut -d, -f1-6 "$work/hunt-straight/log.csv") <(cut -d, -f1-6 "$work/hunt/log.csv") ||
+  { echo "FAIL: after $kills kills the log differs"; exit 1; }
+echo "PASS (hunt): $kills kills (22 SIGKILL, a SIGTERM, a SIGINT) at random moments, $progress of them after progress;" \
+     "every checkpoint loadable, no temporary file left, the end identical"

@@ -252,6 +252,7 @@ inline int cmd_train(int argc, char** argv) {
                 static_cast<long long>(trainer.model().num_parameters()), data_name.c_str(),
                 (trainer.step() > 0 ? "resuming at step " + std::to_string(trainer.step()) : std::string("from scratch")).c_str(),
                 train::TrainConfig::loss_name(c.loss).c_str(), out.c_str());
+    std::fflush(stdout);  // before the progress line on stderr, also when stdout is a file or a pipe
     std::signal(SIGINT, handle_stop_signal);
     std::signal(SIGTERM, handle_stop_signal);
     try {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <stdlib.h>  // mkdtemp
+#include <sys/resource.h>  // getrusage
 #include <zlib.h>
 
 #include "ddpmkit/core/parallel.hpp"
@@ -68,6 +69,27 @@ void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
     REQUIRE(gz != nullptr);
     REQUIRE(gzwrite(gz, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
     REQUIRE(gzclose(gz) == Z_OK);
+}
+
+// bytes as one gzip member, in memory (level 1: the tests below gzip megabytes).
+std::vector<uint8_t> gzip_member(const std::vector<uint8_t>& bytes, int level = 1) {
+    z_stream zs{};
+    REQUIRE(deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+    std::vector<uint8_t> out(deflateBound(&zs, bytes.size()) + 32);
+    zs.next_in = const_cast<Bytef*>(bytes.data());
+    zs.avail_in = static_cast<uInt>(bytes.size());
+    zs.next_out = out.data();
+    zs.avail_out = static_cast<uInt>(out.size());
+    REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+    out.resize(out.size() - zs.avail_out);
+    deflateEnd(&zs);
+    return out;
+}
+// The peak resident memory of this process so far, in MB.
+double peak_rss_mb() {
+    struct rusage ru {};
+    REQUIRE(getrusage(RUSAGE_SELF, &ru) == 0);
+    return static_cast<double>(ru.ru_maxrss) / 1024.0;  // Linux: kilobytes
 }
 
 // An IDX file: magic 00 00 <type> <ndims>, big-endian u32 sizes, then the data as given.
@@ -226,10 +248,86 @@ TEST_CASE("io: IDX rejects data that does not match the sizes") {
     check_throws_with<DataFormatError>(
         [] { parse_idx(idx_bytes({2, 3}, counting(7)), "long.idx"); },
         {"size mismatch: dimensions 2x3 need 6 data bytes, but 7 follow", "(extra bytes at the end)"});
-    // A product of sizes far beyond the file (and beyond 64 bits) is a mismatch, not an overflow.
+    // A product of sizes beyond 64 bits is caught by the cap, before it could wrap.
     check_throws_with<DataFormatError>(
         [] { parse_idx(idx_bytes({0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, counting(8)), "huge.idx"); },
-        {"size mismatch: dimensions 4294967295x4294967295x4294967295 need more than 2^64 data bytes, but 8"});
+        {"huge.idx: dimensions 4294967295x4294967295x4294967295 need more than 2147483648 data bytes, the limit"});
+}
+
+TEST_CASE("io: IDX sizes above the 2 GiB cap are rejected before any data is read, plain or gzipped") {
+    // 65536 x 32768 = 2^31 bytes is the cap itself: allowed, so the data is what is missing.
+    check_throws_with<DataFormatError>([] { parse_idx(idx_bytes({65536, 32768}, counting(8)), "cap.idx"); },
+                                       {"cap.idx: size mismatch: dimensions 65536x32768 need 2147483648 data bytes, "
+                                        "but 8 follow the header (truncated file?)"});
+    check_throws_with<DataFormatError>(
+        [] { parse_idx(idx_bytes({65536, 32769}, counting(8)), "over.idx"); },
+        {"over.idx: dimensions 65536x32769 need more than 2147483648 data bytes, the limit of what ddpmkit reads"});
+    // A zero extent makes no data, but the loaders would still make tensors of the others.
+    check_throws_with<DataFormatError>([] { parse_idx(idx_bytes({0, 65536, 65536}, {}), "zero.idx"); },
+                                       {"zero.idx: dimensions 0x65536x65536 need more than 2147483648"});
+    check_throws_with<DataFormatError>(
+        [] { decode_idx(gzip_member(idx_bytes({65536, 32769}, counting(8))), "over.idx.gz"); },
+        {"over.idx.gz: dimensions 65536x32769 need more than 2147483648 data bytes"});
+}
+
+TEST_CASE("io: a gzipped IDX file whose trailer claims 4 GB allocates only what its header announces") {
+    // 4 MB of data that deflate cannot shrink (so the file is 4 MB too), its gzip trailer's
+    // size (ISIZE) changed to 4,294,967,280: the reader once took that for the output size.
+    std::vector<uint8_t> data(4'000'000);
+    uint32_t state = 12345;
+    for (uint8_t& b : data) b = static_cast<uint8_t>((state = state * 1664525u + 1013904223u) >> 24);
+    std::vector<uint8_t> gz = gzip_member(idx_bytes({1000, 4000}, data));
+    REQUIRE(gz.size() > 4'000'000);
+    for (size_t k = 1; k <= 4; ++k) gz[gz.size() - k] = k == 4 ? 0xF0 : 0xFF;  // little-endian 0xFFFFFFF0
+    const double before = peak_rss_mb();
+    check_throws_with<DataFormatError>([&] { decode_idx(gz, "claims4gb.gz"); },
+                                       {"claims4gb.gz: gzip error: incorrect length check"});
+    CHECK(peak_rss_mb() - before < 512);  // 4 GB zero-filled would show
+    // With the right trailer the same file reads, all 4,000,000 bytes of it.
+    gz = gzip_member(idx_bytes({1000, 4000}, data));
+    CHECK(decode_idx(gz, "ok.gz").data == data);
+}
+
+TEST_CASE("io: gzip data beyond the IDX header's sizes stops one byte after them (a gzip bomb of many members)") {
+    // The labels [6] in a first member, then 16 members of 64 MiB of zeros each: a 1 GiB
+    // stream in 1 MB of file. Only the 6 announced bytes and one more are ever decompressed.
+    std::vector<uint8_t> bomb = gzip_member(idx_bytes({6}, {1, 2, 3, 4, 5, 6}));
+    const std::vector<uint8_t> zeros = gzip_member(std::vector<uint8_t>(size_t(64) << 20), 9);
+    for (int k = 0; k < 16; ++k) bomb.insert(bomb.end(), zeros.begin(), zeros.end());
+    REQUIRE(bomb.size() < (size_t(2) << 20));
+    const double before = peak_rss_mb();
+    check_throws_with<DataFormatError>(
+        [&] { decode_idx(bomb, "bomb.gz"); },
+        {"bomb.gz: size mismatch: dimensions 6 need 6 data bytes, but the gzip data holds more after the header "
+         "(extra bytes at the end)"});
+    CHECK(peak_rss_mb() - before < 512);  // 1 GiB decompressed would show
+    // Without a header to say how much, the whole-file reader stops at its own limit.
+    check_throws_with<DataFormatError>(
+        [&] { idx_detail::gunzip(bomb, "bomb.bin.gz", 1000); },
+        {"bomb.bin.gz: gzip error: the data decompresses to more than 1000 bytes, the limit"});
+}
+
+TEST_CASE("io: gzip data shorter than the IDX header's sizes, or a gzipped header cut short") {
+    check_throws_with<DataFormatError>(
+        [] { decode_idx(gzip_member(idx_bytes({100, 100}, counting(50))), "short.gz"); },
+        {"short.gz: size mismatch: dimensions 100x100 need 10000 data bytes, but the gzip data holds 50 after the "
+         "header (truncated file?)"});
+    check_throws_with<DataFormatError>([] { decode_idx(gzip_member({0, 0, 8}), "t.gz"); },
+                                       {"t.gz: truncated: 3 bytes after decompression, too short for the 4-byte IDX "
+                                        "magic"});
+    check_throws_with<DataFormatError>(
+        [] { decode_idx(gzip_member({0, 0, 8, 2, 0, 0, 0}), "t.gz"); },
+        {"t.gz: truncated: 7 bytes after decompression, but the header of 2 dimensions needs 12"});
+    check_throws_with<DataFormatError>([] { decode_idx(gzip_member(idx_bytes({2}, {1, 2}, 0x0C)), "int.gz"); },
+                                       {"int.gz: element type 0x0c (32-bit integer) is not supported"});
+    // Two members that split the header itself still read as one file.
+    const std::vector<uint8_t> bytes = idx_bytes({2, 3}, counting(6));
+    std::vector<uint8_t> two = gzip_member({bytes.begin(), bytes.begin() + 6});
+    const std::vector<uint8_t> rest = gzip_member({bytes.begin() + 6, bytes.end()});
+    two.insert(two.end(), rest.begin(), rest.end());
+    const IdxArray a = decode_idx(two, "two.gz");
+    CHECK(a.dims == std::vector<int64_t>{2, 3});
+    CHECK(a.data == counting(6));
 }
 
 TEST_CASE("io: gzip errors: corrupt data, a truncated stream, a .gz name without gzip data") {
@@ -257,6 +355,27 @@ TEST_CASE("io: gzip errors: corrupt data, a truncated stream, a .gz name without
     write_bytes(dir.file("plain.gz"), bytes);
     check_throws_with<DataFormatError>([&] { read_idx(dir.file("plain.gz")); },
                                        {dir.file("plain.gz") + ": gzip error: the name ends in .gz", "1f 8b"});
+}
+
+TEST_CASE("io: read_whole_file caps what it reads: a device without end, a folder, a file above 16 GiB") {
+    check_throws_with<std::system_error>(
+        [] { read_whole_file("/dev/zero"); },
+        {"cannot read /dev/zero: it is not a regular file (a pipe or a device) and gives more bytes, above the "
+         "limit of 268435456 bytes that ddpmkit reads into memory", "File too large"});
+    TempDir dir;
+    check_throws_with<std::system_error>([&] { read_whole_file(dir.path.string()); },
+                                         {"cannot read " + dir.path.string(), "Is a directory"});
+    // A sparse file: its size is refused before a byte of it is read.
+    {
+        std::ofstream(dir.file("huge")).put('x');
+    }
+    fs::resize_file(dir.file("huge"), (uint64_t(16) << 30) + 1);
+    check_throws_with<std::system_error>(
+        [&] { read_idx(dir.file("huge")); },
+        {"cannot read " + dir.file("huge") + ": it has 17179869185 bytes, above the limit of 17179869184 bytes"});
+    // A file of /proc says 0 bytes to stat, and is read whole all the same.
+    const std::vector<uint8_t> status = read_whole_file("/proc/self/status");
+    CHECK(std::string(status.begin(), status.begin() + 5) == "Name:");
 }
 
 TEST_CASE("io: a missing file throws std::system_error with the path") {

@@ -36,6 +36,8 @@ public:
     int64_t numel() const { return numel(0, rank_); }
     // Product of the extents in [from, to).
     int64_t numel(int from, int to) const {
+        for (int i = from; i < to; ++i)
+            if (dims_[static_cast<size_t>(i)] == 0) return 0;  // empty, whatever the other extents
         int64_t n = 1;
         for (int i = from; i < to; ++i)
             if (__builtin_mul_overflow(n, dims_[static_cast<size_t>(i)], &n) || n > kMaxNumel)

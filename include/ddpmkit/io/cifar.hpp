@@ -37,6 +37,11 @@ inline Batch parse_batch(const std::vector<uint8_t>& bytes, const std::string& o
         throw DataFormatError(origin + ": size mismatch: " + std::to_string(size) +
                               " bytes is not a positive multiple of the CIFAR-10 record size 3073 (1 label byte + "
                               "3072 pixel bytes)");
+    // The same cap as for gzipped batches (decode_file_bytes), for plain ones: it also keeps
+    // count x 3072 far from overflow.
+    if (static_cast<uint64_t>(size) > kMaxDataBytes)
+        throw DataFormatError(origin + ": " + std::to_string(size) + " bytes, above the limit of " +
+                              std::to_string(kMaxDataBytes) + " bytes that ddpmkit reads into memory");
     Batch b;
     b.count = size / kRecordBytes;
     b.pixels.resize(static_cast<size_t>(b.count * kImageBytes));

@@ -2,6 +2,7 @@
 // to; errors name the file.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
@@ -19,21 +20,48 @@
 
 DDPMKIT_BEGIN_NAMESPACE
 
-// Every byte of the file. Throws std::system_error "cannot open PATH" / "cannot read PATH".
+// What read_whole_file reads at most: a regular file's size is known before reading and
+// checked first; a pipe or a device is read until its end, and /dev/zero has none.
+constexpr uint64_t kMaxFileBytes = uint64_t(16) << 30;   // 16 GiB
+constexpr uint64_t kMaxStreamBytes = uint64_t(256) << 20;  // 256 MiB
+
+// Every byte of the file. Throws std::system_error "cannot open PATH" / "cannot read PATH",
+// the latter also for a folder (EISDIR) and for more bytes than the caps above (EFBIG).
 inline std::vector<uint8_t> read_whole_file(const std::string& path) {
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> fp(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!fp) {
         const int err = errno;  // before the message is built
         throw std::system_error(err, std::generic_category(), "cannot open " + path);
     }
+    struct stat st {};
+    if (::fstat(::fileno(fp.get()), &st) != 0) {
+        const int err = errno;
+        throw std::system_error(err, std::generic_category(), "cannot read " + path);
+    }
+    if (S_ISDIR(st.st_mode)) throw std::system_error(EISDIR, std::generic_category(), "cannot read " + path);
+    const bool regular = S_ISREG(st.st_mode);
+    const uint64_t limit = regular ? kMaxFileBytes : kMaxStreamBytes;
+    auto too_big = [&](const std::string& what) {
+        return std::system_error(EFBIG, std::generic_category(),
+                                 "cannot read " + path + ": " + what + ", above the limit of " +
+                                     std::to_string(limit) + " bytes that ddpmkit reads into memory");
+    };
+    if (regular && static_cast<uint64_t>(st.st_size) > limit)
+        throw too_big("it has " + std::to_string(st.st_size) + " bytes");
     std::vector<uint8_t> bytes;
+    if (regular) bytes.reserve(static_cast<size_t>(st.st_size));
     const size_t chunk = size_t(1) << 20;
     for (;;) {
         const size_t old = bytes.size();
-        bytes.resize(old + chunk);
-        const size_t got = std::fread(bytes.data() + old, 1, chunk, fp.get());
+        // One byte beyond the limit is enough to know it is exceeded (a growing file too).
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk, limit + 1 - old));
+        bytes.resize(old + want);
+        const size_t got = std::fread(bytes.data() + old, 1, want, fp.get());
         bytes.resize(old + got);
-        if (got < chunk) break;
+        if (bytes.size() > limit)
+            throw too_big(regular ? "it grew while being read"
+                                  : "it is not a regular file (a pipe or a device) and gives more bytes");
+        if (got < want) break;
     }
     if (std::ferror(fp.get())) {
         const int err = errno;

@@ -3,13 +3,15 @@
 // Strict means: one value and nothing after it but whitespace, UTF-8 checked, no
 // duplicate keys, no comments, no trailing commas, no NaN. Errors give the byte position.
 // Integer literals (no sign, fraction or exponent) are kept exactly as uint64_t, so
-// sizes and offsets above 2^53 survive; other numbers are doubles.
+// sizes and offsets above 2^53 survive; other numbers are doubles. Hostile input is capped:
+// nesting depth 256, 1,000,000 values per document, and parse time linear in its length.
 #pragma once
 
+#include <algorithm>
+#include <charconv>
 #include <cstdint>
-#include <locale>
 #include <set>
-#include <sstream>
+#include <system_error>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -144,6 +146,9 @@ class Parser {
 public:
     // Deep enough for any config; shallow enough that recursion cannot exhaust the stack.
     static constexpr int kMaxDepth = 256;
+    // Values in one document: a safetensors header holds about 8 per tensor, so this admits
+    // 100,000 tensors, while a document of bare numbers cannot make the parser hold gigabytes.
+    static constexpr size_t kMaxValues = 1'000'000;
 
     Parser(const char* data, size_t size) : s_(reinterpret_cast<const unsigned char*>(data)), n_(size) {}
 
@@ -174,6 +179,7 @@ private:
     Value parse_value(int depth) {
         skip_ws();
         if (i_ >= n_) fail("unexpected end of input");
+        if (++values_ > kMaxValues) fail("more than " + std::to_string(kMaxValues) + " values");
         switch (s_[i_]) {
         case '{': return parse_object(depth + 1);
         case '[': return parse_array(depth + 1);
@@ -311,43 +317,62 @@ private:
         };
         const bool negative = s_[i_] == '-';
         if (negative) ++i_;
+        const size_t mantissa = i_;
+        size_t dot = 0, exponent = 0;  // positions of '.' and of the exponent's first digit; 0: none
         if (i_ < n_ && s_[i_] == '0') ++i_;
         else digits();
+        const size_t int_end = i_;
         bool integral = !negative;
         if (i_ < n_ && s_[i_] == '.') {
-            ++i_;
+            dot = i_++;
             digits();
             integral = false;
         }
         if (i_ < n_ && (s_[i_] == 'e' || s_[i_] == 'E')) {
             ++i_;
             if (i_ < n_ && (s_[i_] == '+' || s_[i_] == '-')) ++i_;
+            exponent = i_;
             digits();
             integral = false;
         }
         Number num;
-        const std::string text(reinterpret_cast<const char*>(s_ + start), i_ - start);
+        const char* first = reinterpret_cast<const char*>(s_ + start);
+        const char* last = reinterpret_cast<const char*>(s_ + i_);
+        auto text = [&] { return std::string(first, last); };  // for messages only
         if (integral) {
             for (size_t k = start; k < i_; ++k) {
                 const uint64_t d = s_[k] - '0';
-                if (num.integer > (UINT64_MAX - d) / 10) fail_at("integer " + text + " does not fit in 64 bits", start);
+                if (num.integer > (UINT64_MAX - d) / 10) fail_at("integer " + text() + " does not fit in 64 bits", start);
                 num.integer = num.integer * 10 + d;
             }
             num.integral = true;
             num.value = static_cast<double>(num.integer);
             return num;
         }
-        // The classic locale: a user's locale must not turn '.' into ','.
-        std::istringstream in(text);
-        in.imbue(std::locale::classic());
-        in >> num.value;
-        if (in.fail()) fail_at("number " + text + " is out of range", start);
+        // from_chars: no locale (a user's locale must not turn '.' into ','), no copy, linear
+        // time. The grammar was checked above, so it reads every character.
+        const std::from_chars_result r = std::from_chars(first, last, num.value);
+        if (r.ec == std::errc::result_out_of_range) {
+            // Too small for a double rounds to zero, as strtod does; too large is an error.
+            // The decimal exponent of the first significant digit tells which.
+            int64_t e = 0;
+            for (size_t k = exponent; exponent && k < i_; ++k) e = std::min<int64_t>(e * 10 + (s_[k] - '0'), 1'000'000'000);
+            if (exponent && s_[exponent - 1] == '-') e = -e;
+            size_t k = mantissa;
+            while (k < i_ && (s_[k] == '0' || s_[k] == '.')) ++k;  // a zero mantissa is never out of range
+            e += k < int_end ? static_cast<int64_t>(int_end - k) - 1 : -static_cast<int64_t>(k - dot);
+            if (e >= 0) fail_at("number " + text() + " is out of range", start);
+            num.value = negative ? -0.0 : 0.0;
+            return num;
+        }
+        if (r.ec != std::errc() || r.ptr != last) fail_at("number " + text() + " is not readable", start);
         return num;
     }
 
     const unsigned char* s_;
     size_t n_;
     size_t i_ = 0;
+    size_t values_ = 0;
 };
 
 }  // namespace detail

@@ -205,9 +205,10 @@ inline TensorInfo File::read_entry(const std::string& name, const json::Value& v
     if (dims.size() > static_cast<size_t>(Shape::kMaxRank))
         fail(where + "shape has rank " + std::to_string(dims.size()) + ", above the supported " +
              std::to_string(Shape::kMaxRank));
-    // Rule: the shape product must not overflow. Stricter: every partial product of the
-    // non-zero extents fits, so that byte size, element count and strides fit in int64_t.
-    const uint64_t limit = static_cast<uint64_t>(INT64_MAX) / dtype_size(ti.dtype);
+    // Rule: the shape product must not overflow. Stricter: the product of the non-zero
+    // extents is at most what a tensor may hold (Shape::kMaxNumel, 2^48), so that element
+    // count, strides, byte size and offsets fit in int64_t whatever the order of the extents.
+    const uint64_t limit = static_cast<uint64_t>(Shape::kMaxNumel);
     std::string dims_text;
     uint64_t nonzero_product = 1;
     bool has_zero = false, overflow = false;
@@ -220,7 +221,9 @@ inline TensorInfo File::read_entry(const std::string& name, const json::Value& v
         else if (nonzero_product > limit / e) overflow = true;
         else nonzero_product *= e;
     }
-    if (overflow) fail(where + "shape [" + dims_text + "] has too many elements for 64-bit sizes (overflow)");
+    if (overflow)
+        fail(where + "shape [" + dims_text + "] has more than 2^48 elements (counting non-zero extents), the most a "
+                     "tensor holds");
     std::vector<int64_t> extents;
     for (const json::Value& d : dims) extents.push_back(static_cast<int64_t>(d.as_uint()));
     ti.shape = Shape(extents);

@@ -71,7 +71,7 @@ int main() {
     Plot quality(o);
     size_t color = 0;
     std::vector<Run> at10;
-    for (const std::string& name : {"ddim", "dpm", "euler", "heun"}) {
+    for (const char* name : {"ddim", "dpm", "euler", "heun"}) {
         std::vector<double> calls, distance;
         for (int64_t steps : {5, 10, 25, 50, 100}) {
             const Run r = run(name, steps);

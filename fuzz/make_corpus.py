@@ -118,23 +118,31 @@ put("checkpoint_metadata", "odd_ch.txt", lines({**DEFAULT, "ch": "15"}))
 put("checkpoint_metadata", "trailing_text.txt", lines({**DEFAULT, "timesteps": "12abc"}))
 put("checkpoint_metadata", "not_a_checkpoint.txt", lines({k: v for k, v in DEFAULT.items() if k != "kind"}))
 
-# ---------------------------------------------------------------- PNG (first byte: channels)
+# ---------------------------------------------------------------- pictures (first byte: channels)
 
 
-def png(width, height, color_type, rows):
+def png(width, height, color_type, rows, interlace=0):
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    if interlace:  # Adam7: seven sub-pictures one after the other (PNG specification, 8.2)
+        k = len(rows[0]) // width
+        passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+        rows = [[v for x in range(x0, width, dx) for v in rows[y][k * x:k * x + k]]
+                for x0, y0, dx, dy in passes for y in range(y0, height, dy) if x0 < width]
     raw = b"".join(b"\x00" + bytes(r) for r in rows)  # filter 0 on every row
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, interlace))
             + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
 
 
 GRAY = png(4, 3, 0, [[(16 * y + 40 * x) % 256 for x in range(4)] for y in range(3)])
 RGB = png(3, 2, 2, [[(y * 50 + k * 20) % 256 for k in range(9)] for y in range(2)])
-put("png", "gray_as_gray.png", b"\x00" + GRAY)
-put("png", "gray_as_rgb.png", b"\x01" + GRAY)
-put("png", "rgb_as_gray.png", b"\x00" + RGB)
-put("png", "rgb_as_rgb.png", b"\x01" + RGB)
-put("png", "bad_crc.png", b"\x01" + RGB[:-5] + b"\x00" + RGB[-4:])
-put("png", "truncated.png", b"\x00" + GRAY[:40])
-put("png", "pgm.pgm", b"\x00P5\n3 2\n255\n" + bytes(range(0, 240, 40)))
+put("image", "gray_as_gray.png", b"\x00" + GRAY)
+put("image", "gray_as_rgb.png", b"\x01" + GRAY)
+put("image", "rgb_as_gray.png", b"\x00" + RGB)
+put("image", "rgb_as_rgb.png", b"\x01" + RGB)
+put("image", "bad_crc.png", b"\x01" + RGB[:-5] + b"\x00" + RGB[-4:])
+put("image", "truncated.png", b"\x00" + GRAY[:40])
+put("image", "pgm.pgm", b"\x00P5\n3 2\n255\n" + bytes(range(0, 240, 40)))
+put("image", "pgm16_comment.pgm", b"\x01P5 # two bytes a sample\n2 1\n1000\n" + bytes([1, 244, 3, 232]))
+put("image", "ppm.ppm", b"\x00P6\n2 1\n255\n" + bytes([255, 0, 0, 0, 255, 51]))
+put("image", "interlaced_rgb.png", b"\x01" + png(5, 5, 2, [[(x * 13 + y) % 256 for x in range(15)] for y in range(5)], 1))

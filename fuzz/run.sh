@@ -2,7 +2,7 @@
 # Builds every libFuzzer target of fuzz/ with clang (ASan + UBSan) and runs each for a while.
 #   bash fuzz/run.sh [SECONDS] [BUILD_DIR] [TARGET...]
 # SECONDS per target (default 30); BUILD_DIR default build-fuzz (git-ignored); TARGETs
-# default all (json safetensors idx idx_gzip cifar checkpoint_metadata png). Seeds come from
+# default all (json safetensors idx idx_gzip cifar checkpoint_metadata image). Seeds come from
 # fuzz/corpus/<target> (never written to); new inputs go to BUILD_DIR/corpus/<target>, so a
 # second run continues where the first stopped; a crash leaves its input in
 # BUILD_DIR/artifacts/ and fails the script. FUZZ_CXX picks the compiler (default
@@ -15,18 +15,18 @@ SECONDS_EACH="${1:-30}"
 BUILD="${2:-$ROOT/build-fuzz}"
 shift $(( $# < 2 ? $# : 2 ))
 TARGETS=("$@")
-if [ "${#TARGETS[@]}" -eq 0 ]; then TARGETS=(json safetensors idx idx_gzip cifar checkpoint_metadata png); fi
+if [ "${#TARGETS[@]}" -eq 0 ]; then TARGETS=(json safetensors idx idx_gzip cifar checkpoint_metadata image); fi
 CXX="${FUZZ_CXX:-clang++-14}"
 
 # The largest input each target gets: room for a few tensors, IDX arrays, CIFAR records
-# (3073 bytes each), metadata lines, small PNGs.
+# (3073 bytes each), metadata lines, small pictures.
 max_len() {
   case "$1" in
     json | safetensors) echo 4096 ;;
     idx | idx_gzip) echo 4096 ;;
     cifar) echo 10000 ;;
     checkpoint_metadata) echo 2048 ;;
-    png) echo 8192 ;;
+    image) echo 8192 ;;
     *) echo "fuzz/run.sh: unknown target $1" >&2; exit 2 ;;
   esac
 }
@@ -42,7 +42,7 @@ for t in "${TARGETS[@]}"; do
   # Two compilers at a time (2 cores); each target is one translation unit.
   if [ "${#pids[@]}" -ge 2 ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
   extra=()
-  if [ "$t" = png ]; then  # stb_image under ASan only (fuzz/stb_image.cpp says why)
+  if [ "$t" = image ]; then  # stb_image under ASan only (fuzz/stb_image.cpp says why)
     "$CXX" -std=c++17 -g -O1 -fsanitize=fuzzer-no-link,address -I"$ROOT/include" -c "$FUZZ_DIR/stb_image.cpp" \
       -o "$BUILD/stb_image.o"
     extra=("$BUILD/stb_image.o")

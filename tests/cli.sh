@@ -177,7 +177,7 @@ check "--class out of range" 2 "--class 10 is outside [0, 9] (or -1)" -- sample 
 check "sample a super-resolution model" 2 "a super-resolution model: ddpmkit superres runs it" -- sample --checkpoint "$sr/checkpoint.safetensors"
 check "inpaint test images" 0 "mean image (baseline)" "RePaint (jump 2 x 1)" "wrote $work/i.png" -- \
   inpaint --checkpoint "$ckpt" --data shapes --n 3 --steps 6 --jump-length 2 --jump-count 1 --mask strokes --out "$work/i.png"
-# Images as files: PNG, or any format stb_image reads, as these binary PGMs of random bytes.
+# Images as files: PNG, PGM or PPM, here binary PGMs of random bytes; a TGA is refused by name.
 pgm() { { printf 'P5\n%d %d\n255\n' "$2" "$2"; head -c $(($2 * $2)) /dev/urandom; } > "$1"; }
 pgm "$work/img.pgm" 28
 pgm "$work/mask.pgm" 28
@@ -187,6 +187,11 @@ check "inpaint an image file with a mask file" 0 "wrote $work/i2.png" -- \
 check "superres an image file" 0 "wrote $work/s2.png" -- superres --checkpoint "$sr/checkpoint.safetensors" --image "$work/low.pgm" --steps 3 --out "$work/s2.png"
 check "superres an image of the wrong size" 2 "--image $work/img.pgm is 28x28 pixels; the model upsamples 7x7 by 4" -- \
   superres --checkpoint "$sr/checkpoint.safetensors" --image "$work/img.pgm"
+printf '\0\0\2\0\0\0\0\0\0\0\0\0\x17\x49\x44\x60\x18\0' > "$work/huge.tga"  # a TGA header of 18711 x 24644 pixels
+check "an image in another format" 1 "read_image $work/huge.tga: not a PNG, PGM (P5) or PPM (P6) file" -- \
+  inpaint --checkpoint "$ckpt" --image "$work/huge.tga"
+head -c 60 "$work/s2.png" > "$work/cut.png"
+check "a truncated PNG" 1 "read_image $work/cut.png: chunk IDAT at byte 33 claims" -- inpaint --checkpoint "$ckpt" --image "$work/cut.png"
 check "inpaint with a wrong-size image" 2 "--image $work/low.pgm is 7x7 pixels; the model takes 28x28" -- inpaint --checkpoint "$ckpt" --image "$work/low.pgm"
 check "inpaint a conditional model" 2 "inpainting takes an unconditional model" -- inpaint --checkpoint "$cc/checkpoint.safetensors"
 check "denoise test images" 0 "best Gaussian blur" "noisy input" -- denoise --checkpoint "$ckpt" --data shapes --n 3 --sigma 0.3 --steps 4

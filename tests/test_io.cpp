@@ -5,7 +5,7 @@
 //
 // All test files are generated here, in a temporary folder. This file is the one translation
 // unit of ddpmkit_tests that compiles stb_image_write (DDPMKIT_STB_IMPLEMENTATION, see
-// io/image.hpp) and stb_image, which read_png decodes the PNGs with.
+// io/image.hpp) and stb_image, which read_image decodes the PNGs with.
 #define DDPMKIT_STB_IMPLEMENTATION
 #include <doctest/doctest.h>
 
@@ -803,13 +803,101 @@ TEST_CASE("io: PNG grid: signature, size, and decoded pixels equal to the PGM on
     CHECK(be32(20) == static_cast<uint32_t>(3 * 28 + 4 * 2));
     CHECK(png[24] == 8);  // bit depth
     CHECK(png[25] == 0);  // colour type 0: grayscale
-    const TensorF decoded = read_png(dir.file("g.png"), 1);  // back to [-1, 1]
+    const TensorF decoded = read_image(dir.file("g.png"), 1);  // back to [-1, 1]
     const Pgm pgm = read_pgm(dir.file("g.pgm"));
     REQUIRE(decoded.shape() == Shape{1, 1, pgm.height, pgm.width});
     int64_t differ = 0;
     for (size_t i = 0; i < pgm.pixels.size(); ++i) differ += decoded.data()[i] != pgm.pixels[i] / 127.5f - 1.0f;
     CHECK(differ == 0);
-    check_throws_with<std::runtime_error>([&] { read_png(dir.file("g.pgm.missing"), 1); }, {"read_png", "g.pgm.missing"});
+    const TensorF from_pgm = read_image(dir.file("g.pgm"), 1);  // the PGM reads back to the same
+    CHECK(std::equal(decoded.data(), decoded.data() + decoded.numel(), from_pgm.data(), from_pgm.data() + from_pgm.numel()));
+    check_throws_with<std::runtime_error>([&] { read_image(dir.file("g.pgm.missing"), 1); }, {"cannot open", "g.pgm.missing"});
+}
+
+namespace {
+
+// A PNG made by hand (PNG specification, section 5): chunks with their CRC-32, raw rows
+// (filter byte 0 + samples) compressed by zlib.
+std::vector<uint8_t> be32_bytes(uint32_t v) { return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)}; }
+
+std::vector<uint8_t> png_chunk(const std::string& type, const std::vector<uint8_t>& data) {
+    std::vector<uint8_t> c = be32_bytes(uint32_t(data.size()));
+    c.reserve(12 + data.size());
+    for (char letter : type) c.push_back(uint8_t(letter));
+    c.insert(c.end(), data.begin(), data.end());
+    const std::vector<uint8_t> crc = be32_bytes(uint32_t(crc32(0L, c.data() + 4, uInt(c.size() - 4))));
+    c.insert(c.end(), crc.begin(), crc.end());
+    return c;
+}
+
+std::vector<uint8_t> handmade_png(uint32_t width, uint32_t height, uint8_t color, const std::vector<uint8_t>& raw) {
+    std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, ihdr = be32_bytes(width);
+    const std::vector<uint8_t> h = be32_bytes(height);
+    ihdr.insert(ihdr.end(), h.begin(), h.end());
+    ihdr.insert(ihdr.end(), {8, color, 0, 0, 0});  // depth 8, no interlace
+    std::vector<uint8_t> z(compressBound(uLong(raw.size())));
+    uLongf n = z.size();
+    REQUIRE(compress(z.data(), &n, raw.data(), uLong(raw.size())) == Z_OK);
+    z.resize(n);
+    for (const auto& c : {png_chunk("IHDR", ihdr), png_chunk("IDAT", z), png_chunk("IEND", {})}) png.insert(png.end(), c.begin(), c.end());
+    return png;
+}
+
+}  // namespace
+
+TEST_CASE("io: read_image reads PNG, PGM and PPM, 8 and 16 bits, and converts gray and RGB") {
+    const TempDir dir;
+    // 2x1 RGB PNG: pixels (255, 0, 0) and (0, 255, 51).
+    write_bytes(dir.file("rgb.png"), handmade_png(2, 1, 2, {0, 255, 0, 0, 0, 255, 51}));
+    const TensorF rgb = read_image(dir.file("rgb.png"), 3);
+    REQUIRE(rgb.shape() == Shape{1, 3, 1, 2});
+    CHECK(std::vector<float>(rgb.data(), rgb.data() + 6) == std::vector<float>{1, -1, -1, 1, -1, 51 / 127.5f - 1});
+    // A 16-bit PGM with maxval 1000, read as RGB: each sample copied to R, G and B.
+    write_bytes(dir.file("g16.pgm"), {'P', '5', ' ', '2', '\n', '#', ' ', 'c', '\n', '1', ' ', '1', '0', '0', '0', '\n', 0x01, 0xF4, 0x03, 0xE8});
+    const TensorF g16 = read_image(dir.file("g16.pgm"), 3);
+    REQUIRE(g16.shape() == Shape{1, 3, 1, 2});
+    for (int c = 0; c < 3; ++c) {
+        CHECK(g16(0, c, 0, 0) == doctest::Approx(0.0));  // 500 / 1000
+        CHECK(g16(0, c, 0, 1) == 1.0f);
+    }
+    // A PPM read as gray: its luma 0.299 R + 0.587 G + 0.114 B.
+    write_bytes(dir.file("c.ppm"), {'P', '6', '\n', '1', ' ', '1', '\n', '2', '5', '5', '\n', 255, 0, 255});
+    CHECK(read_image(dir.file("c.ppm"), 1)(0, 0, 0, 0) == doctest::Approx(0.413 * 2 - 1).epsilon(1e-6));
+    check_throws_with<std::invalid_argument>([&] { read_image(dir.file("c.ppm"), 2); }, {"channels must be 1 or 3, not 2"});
+}
+
+TEST_CASE("io: read_image refuses damaged, hostile and oversized pictures before decoding them") {
+    const TempDir dir;
+    const std::vector<uint8_t> good = handmade_png(2, 2, 0, {0, 10, 20, 0, 30, 40});
+    auto refused = [&](const std::vector<uint8_t>& bytes, std::initializer_list<std::string> message) {
+        write_bytes(dir.file("bad"), bytes);
+        check_throws_with<std::runtime_error>([&] { read_image(dir.file("bad"), 1); }, message);
+    };
+    std::vector<uint8_t> flipped = good;
+    flipped[good.size() - 20] ^= 1;  // inside the IDAT chunk's data
+    refused(flipped, {"read_image " + dir.file("bad") + ": chunk IDAT at byte 33: its CRC-32 does not match (a damaged file)"});
+    refused(std::vector<uint8_t>(good.begin(), good.end() - 12), {"the file ends at byte 59 before the IEND chunk (truncated)"});
+    std::vector<uint8_t> cut(good.begin(), good.begin() + 50);
+    refused(cut, {"chunk IDAT at byte 33 claims"});
+    // A chunk that claims 2 GB (stb_image would ask for it before reading).
+    std::vector<uint8_t> huge = good;
+    huge[33] = 0x7f;
+    refused(huge, {"chunk IDAT at byte 33 claims 2130706446 bytes; the file has 26 after its header (truncated or damaged)"});
+    // Sizes from the header, before any pixel: too large, zero.
+    refused(handmade_png(5000, 1, 0, {}), {"a 5000x1 picture; ddpmkit reads 1 to 4096 pixels a side"});
+    refused(handmade_png(1, 0, 0, {}), {"a 1x0 picture"});
+    // Image data that inflates past the header's picture (a zlib bomb) or short of it.
+    refused(handmade_png(2, 2, 0, std::vector<uint8_t>(1 << 20, 0)), {"the image data inflates to more than the 6 bytes of a 2x2 picture"});
+    refused(handmade_png(2, 2, 0, {0, 1, 2}), {"the image data inflates to 3 bytes; a 2x2 picture needs 6"});
+    // Other formats, including the 32-byte TGA that decodes to 461 million pixels (fuzz/corpus/image/finding_tga_18711x24644.bin).
+    refused({0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x17, 0x49, 0x44, 0x60, 24, 0}, {"not a PNG, PGM (P5) or PPM (P6) file"});
+    refused({'P', '2', '\n'}, {"not a PNG, PGM (P5) or PPM (P6) file"});
+    // PGM headers and sizes.
+    refused({'P', '5', '\n', '9', '9', '9', '9', '9', ' ', '1', ' ', '2', '5', '5', '\n'}, {"a 99999x1 picture"});
+    refused({'P', '5', '\n', '2', 'x', '1'}, {"the header's width at byte 3 is not a number of at most 9 digits followed by whitespace"});
+    refused({'P', '5', ' ', '2', ' ', '1', ' ', '0', '\n', 0, 0}, {"the header's maxval 0 is outside 1..65535"});
+    refused({'P', '5', ' ', '2', ' ', '2', ' ', '2', '5', '5', '\n', 1, 2, 3}, {"a 2x2 PGM needs 4 bytes of samples after its header; the file has 3"});
+    refused({'P', '5', ' ', '1', ' ', '1', ' ', '9', '\n', 10}, {"sample 0 is 10, above maxval 9"});
 }
 
 TEST_CASE("io: make_strip shows each sample in a row, frames left to right") {

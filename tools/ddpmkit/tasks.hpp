@@ -17,10 +17,10 @@
 
 namespace cli {
 
-// ---- the images of a task: a PNG, or test images with their labels ----
+// ---- the images of a task: a picture file, or test images with their labels ----
 
 inline Flags::Specs task_image_flags() {
-    return concat({{"image", "FILE", "a PNG of the model's size (else test images)", ""},
+    return concat({{"image", "FILE", "a PNG, PGM or PPM of the model's size (else test images)", ""},
                    {"first", "I", "the first test image", "0"},
                    {"n", "N", "test images, measured against the baseline", "8"},
                    {"classifier", "FILE", "with test images: ddpmkit classifier's file, to count outputs in the original's class", ""},
@@ -32,13 +32,13 @@ inline Flags::Specs task_image_flags() {
 
 struct TaskImages {
     TensorF images;                                // [N, C, H, W] in [-1, 1]
-    Tensor<int64_t> labels;                        // the test images' classes (undefined for a PNG)
+    Tensor<int64_t> labels;                        // the test images' classes (undefined for a picture file)
     std::unique_ptr<eval::Classifier> classifier;  // with test images and --classifier
 };
 
 inline TaskImages task_images(const Flags& f, const nn::UNetConfig& mc) {
     if (!f.str("image").empty()) {
-        TaskImages t{read_png(f.str("image"), static_cast<int>(mc.in_ch)), {}, nullptr};
+        TaskImages t{read_image(f.str("image"), static_cast<int>(mc.in_ch)), {}, nullptr};
         if (t.images.size(2) != mc.res || t.images.size(3) != mc.res)
             throw UsageError("--image " + f.str("image") + " is " + std::to_string(t.images.size(3)) + "x" + std::to_string(t.images.size(2)) +
                              " pixels; the model takes " + std::to_string(mc.res) + "x" + std::to_string(mc.res));
@@ -115,7 +115,7 @@ inline void write_rows(const std::string& path, const std::vector<TensorF>& rows
 
 inline const std::vector<std::string> kMasks = {"centre", "left", "bottom", "strokes"};
 
-// The mask (1: keep) by name, or from a PNG (white: keep), [1, 1, res, res].
+// The mask (1: keep) by name, or from a picture file (white: keep), [1, 1, res, res].
 inline TensorF make_mask(const std::string& name, int64_t res, uint64_t seed) {
     TensorF m({1, 1, res, res}, 1.0f);
     if (name == "centre") {
@@ -137,10 +137,10 @@ inline TensorF make_mask(const std::string& name, int64_t res, uint64_t seed) {
                         m(0, 0, std::clamp<int64_t>(int64_t(y) + dy, 0, res - 1), std::clamp<int64_t>(int64_t(x) + dx, 0, res - 1)) = 0;
             }
     } else {
-        const TensorF png = read_png(name, 1);
-        if (png.size(2) != res || png.size(3) != res)
+        const TensorF picture = read_image(name, 1);
+        if (picture.size(2) != res || picture.size(3) != res)
             throw UsageError("--mask " + name + " is not " + std::to_string(res) + "x" + std::to_string(res) + " pixels");
-        for (int64_t i = 0; i < m.numel(); ++i) m.data()[i] = png.data()[i] > 0 ? 1.0f : 0.0f;
+        for (int64_t i = 0; i < m.numel(); ++i) m.data()[i] = picture.data()[i] > 0 ? 1.0f : 0.0f;
     }
     return m;
 }
@@ -228,7 +228,7 @@ inline int cmd_denoise(int argc, char** argv) {
     }
     const double sigma = f.number("sigma", 0);
     if (!(sigma > 0)) throw UsageError("--sigma must be > 0");
-    // A PNG is taken as noisy already; test images get the noise here.
+    // A picture file is taken as noisy already; test images get the noise here.
     const TensorF noisy = t.labels.defined() ? t.images + sigma * TensorF::randn(t.images.shape(), rng) : t.images;
     const TensorF out = in_batches(noisy, f.integer("batch", 1, kMaxBatch), [&](int64_t, const TensorF& y) {
         return method == "tweedie" ? diffusion::tweedie_denoise(m.schedule, m.config.param, model, y, sigma, rng)
@@ -282,7 +282,7 @@ inline int cmd_superres(int argc, char** argv) {
     TaskImages t;
     TensorF low;
     if (!f.str("image").empty()) {
-        low = read_png(f.str("image"), static_cast<int>(mc.in_ch));
+        low = read_image(f.str("image"), static_cast<int>(mc.in_ch));
         if (low.size(2) * factor != mc.res || low.size(3) * factor != mc.res)
             throw UsageError("--image " + f.str("image") + " is " + std::to_string(low.size(3)) + "x" + std::to_string(low.size(2)) +
                              " pixels; the model upsamples " + std::to_string(mc.res / factor) + "x" + std::to_string(mc.res / factor) + " by " +

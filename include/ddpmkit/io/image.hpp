@@ -1,4 +1,4 @@
-// ddpmkit — pictures: image grids and strips as PNG or PGM/PPM, and PNG input (charts: io/plot.hpp).
+// ddpmkit — pictures: image grids and strips as PNG or PGM/PPM, and PNG, PGM and PPM input (charts: io/plot.hpp).
 //
 // Pixel values in [-1, 1] map to bytes in [0, 255] with clamping (docs/architecture.md); grids put a
 // 2-pixel border around and between the tiles. Shape letters: N images, C channels (1 or 3),
@@ -16,7 +16,9 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -25,6 +27,8 @@
 #include <string>
 #include <system_error>
 #include <vector>
+
+#include <zlib.h>
 
 #if defined(DDPMKIT_STB_IMPLEMENTATION)
 #ifndef STB_IMAGE_WRITE_IMPLEMENTATION
@@ -56,6 +60,7 @@
 
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/tensor.hpp"
+#include "ddpmkit/io/file.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 
@@ -194,13 +199,187 @@ inline void write_pnm(const std::string& path, const Picture& p) {
     image_detail::write_file(path, bytes.data(), bytes.size());
 }
 
-// A PNG (or any format stb_image reads) as [1, channels, H, W] in [-1, 1]; channels 1 (gray)
-// or 3 (RGB), converted from what the file holds.
-inline Tensor<float> read_png(const std::string& path, int channels) {
-    if (channels != 1 && channels != 3) throw std::invalid_argument("read_png: channels must be 1 or 3, not " + std::to_string(channels));
+// The largest picture read_image accepts (that of the largest U-Net, nn::UNetConfig): checked
+// in the file's header before any pixel is decoded or any memory is given to it.
+constexpr int64_t kMaxPictureSide = 4096;
+
+namespace image_detail {
+
+[[noreturn]] inline void read_error(const std::string& path, const std::string& what) {
+    throw std::runtime_error("read_image " + path + ": " + what);
+}
+
+inline uint32_t big_endian32(const uint8_t* p) {
+    return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
+}
+
+inline void check_side(const std::string& path, int64_t width, int64_t height) {
+    if (width < 1 || height < 1 || width > kMaxPictureSide || height > kMaxPictureSide)
+        read_error(path, "a " + std::to_string(width) + "x" + std::to_string(height) + " picture; ddpmkit reads 1 to " +
+                             std::to_string(kMaxPictureSide) + " pixels a side");
+}
+
+// A PNG's structure, checked before stb_image decodes it (PNG specification, 3rd edition, sections
+// 5 and 11): the signature, chunks that fit in the file with their CRC-32, IHDR first with a
+// size within kMaxPictureSide, IEND last, and image data that inflates to exactly the bytes the
+// header's picture holds. stb_image then never sees a length, a size or a zlib stream it could
+// be made to allocate gigabytes for.
+inline void check_png(const std::string& path, const std::vector<uint8_t>& bytes) {
+    constexpr size_t kSignature = 8;
+    size_t pos = kSignature;
+    int64_t width = 0, height = 0, pixel_bits = 0;
+    bool interlaced = false, ended = false;
+    z_stream zs{};
+    if (inflateInit(&zs) != Z_OK) read_error(path, "zlib could not start inflating");
+    std::unique_ptr<z_stream, int (*)(z_stream*)> inflating(&zs, &inflateEnd);
+    uint64_t inflated = 0, expected = 0;
+    int zlib_rc = Z_OK;
+    while (!ended) {
+        if (bytes.size() - pos < 12) read_error(path, "the file ends at byte " + std::to_string(bytes.size()) + " before the IEND chunk (truncated)");
+        const uint32_t length = big_endian32(&bytes[pos]);
+        const std::string type(reinterpret_cast<const char*>(&bytes[pos + 4]), 4);
+        auto chunk_name = [&] {
+            std::string name = type;
+            for (char& c : name)
+                if (!std::isalpha(static_cast<unsigned char>(c))) c = '?';
+            return "chunk " + name + " at byte " + std::to_string(pos);
+        };
+        if (length > bytes.size() - pos - 12)
+            read_error(path, chunk_name() + " claims " + std::to_string(length) + " bytes; the file has " +
+                                 std::to_string(bytes.size() - pos - 12) + " after its header (truncated or damaged)");
+        const uint8_t* data = &bytes[pos + 8];
+        const uLong crc = crc32(crc32(0L, Z_NULL, 0), &bytes[pos + 4], static_cast<uInt>(length + 4));
+        if (crc != big_endian32(data + length)) read_error(path, chunk_name() + ": its CRC-32 does not match (a damaged file)");
+        if (pos == kSignature) {
+            if (type != "IHDR" || length != 13) read_error(path, "the first chunk is not a 13-byte IHDR");
+            width = big_endian32(data);
+            height = big_endian32(data + 4);
+            check_side(path, width, height);
+            const int depth = data[8], color = data[9];
+            const int samples = color == 0 ? 1 : color == 2 ? 3 : color == 3 ? 1 : color == 4 ? 2 : color == 6 ? 4 : 0;
+            const bool depth_ok = depth == 8 || (depth == 16 && color != 3) || ((color == 0 || color == 3) && (depth == 1 || depth == 2 || depth == 4));
+            if (samples == 0 || !depth_ok)
+                read_error(path, "IHDR: bit depth " + std::to_string(depth) + " with colour type " + std::to_string(color) +
+                                     " is not a PNG pixel format");
+            if (data[12] > 1) read_error(path, "IHDR: interlace method " + std::to_string(data[12]));
+            interlaced = data[12] == 1;
+            pixel_bits = int64_t(samples) * depth;
+            // Each row: a filter byte and its pixels, rounded up to whole bytes; Adam7 has seven
+            // sub-pictures (section 8.2), each made of such rows.
+            auto rows_bytes = [&](int64_t w, int64_t h) { return w > 0 && h > 0 ? h * (1 + (w * pixel_bits + 7) / 8) : 0; };
+            if (!interlaced) {
+                expected = static_cast<uint64_t>(rows_bytes(width, height));
+            } else {
+                static const int adam7[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4}, {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+                for (const auto& p : adam7)
+                    expected += static_cast<uint64_t>(rows_bytes((width - p[0] + p[2] - 1) / p[2], (height - p[1] + p[3] - 1) / p[3]));
+            }
+        } else if (type == "IDAT" && length > 0) {
+            if (zlib_rc == Z_STREAM_END) read_error(path, chunk_name() + ": image data after the end of its zlib stream");
+            zs.next_in = const_cast<Bytef*>(data);
+            zs.avail_in = length;
+            uint8_t scratch[1 << 14];
+            while (zs.avail_in > 0 && zlib_rc != Z_STREAM_END) {
+                zs.next_out = scratch;
+                zs.avail_out = sizeof scratch;
+                zlib_rc = inflate(&zs, Z_NO_FLUSH);
+                if (zlib_rc != Z_OK && zlib_rc != Z_STREAM_END && zlib_rc != Z_BUF_ERROR)
+                    read_error(path, chunk_name() + ": the image data is not a valid zlib stream (" + (zs.msg ? zs.msg : zError(zlib_rc)) + ")");
+                inflated += sizeof scratch - zs.avail_out;
+                if (inflated > expected)
+                    read_error(path, "the image data inflates to more than the " + std::to_string(expected) + " bytes of a " +
+                                         std::to_string(width) + "x" + std::to_string(height) + " picture");
+            }
+        } else if (type == "IEND") {
+            ended = true;
+        }
+        pos += 12 + length;
+    }
+    if (zlib_rc != Z_STREAM_END || inflated != expected)
+        read_error(path, "the image data inflates to " + std::to_string(inflated) + " bytes" + (zlib_rc != Z_STREAM_END ? " and stops early" : "") +
+                             "; a " + std::to_string(width) + "x" + std::to_string(height) + " picture needs " + std::to_string(expected));
+}
+
+// A binary PGM (P5) or PPM (P6): "Pn", width, height and maxval separated by whitespace or
+// comments, one whitespace byte, then the samples, one byte each when maxval < 256 and two
+// (most significant first) otherwise (netpbm.sourceforge.net/doc/pgm.html). Returns [1, 1 or 3,
+// H, W] in [-1, 1], sample / maxval mapped linearly (as PNG bytes are: 0 -> -1, maxval -> 1).
+inline Tensor<float> read_pnm(const std::string& path, const std::vector<uint8_t>& bytes) {
+    const int samples = bytes[1] == '5' ? 1 : 3;
+    size_t pos = 2;
+    auto number = [&](const char* what) {
+        for (;;) {  // whitespace and comments before it
+            if (pos < bytes.size() && std::isspace(bytes[pos])) ++pos;
+            else if (pos < bytes.size() && bytes[pos] == '#') while (pos < bytes.size() && bytes[pos] != '\n' && bytes[pos] != '\r') ++pos;
+            else break;
+        }
+        int64_t value = 0;
+        const size_t start = pos;
+        while (pos < bytes.size() && bytes[pos] >= '0' && bytes[pos] <= '9' && pos - start < 9) value = value * 10 + (bytes[pos++] - '0');
+        if (pos == start || pos == bytes.size() || !std::isspace(bytes[pos]))
+            read_error(path, std::string("the header's ") + what + " at byte " + std::to_string(start) +
+                                 " is not a number of at most 9 digits followed by whitespace");
+        return value;
+    };
+    const int64_t width = number("width"), height = number("height");
+    check_side(path, width, height);
+    const int64_t maxval = number("maxval");
+    if (maxval < 1 || maxval > 65535) read_error(path, "the header's maxval " + std::to_string(maxval) + " is outside 1..65535");
+    ++pos;  // the single whitespace byte after maxval
+    const int64_t width_bytes = maxval < 256 ? 1 : 2, need = width * height * samples * width_bytes;
+    if (static_cast<int64_t>(bytes.size()) - static_cast<int64_t>(pos) != need)
+        read_error(path, "a " + std::to_string(width) + "x" + std::to_string(height) + (samples == 1 ? " PGM" : " PPM") + " needs " +
+                             std::to_string(need) + " bytes of samples after its header; the file has " +
+                             std::to_string(static_cast<int64_t>(bytes.size()) - static_cast<int64_t>(pos)));
+    Tensor<float> out({1, samples, height, width});
+    const float half = static_cast<float>(maxval) / 2;  // exact; 127.5 for 8 bits, as for a PNG
+    const uint8_t* src = bytes.data() + pos;
+    for (int64_t i = 0; i < width * height; ++i)
+        for (int c = 0; c < samples; ++c) {
+            const uint8_t* s = src + (i * samples + c) * width_bytes;
+            const int64_t v = width_bytes == 1 ? s[0] : int64_t(s[0]) << 8 | s[1];
+            if (v > maxval) read_error(path, "sample " + std::to_string(i * samples + c) + " is " + std::to_string(v) + ", above maxval " + std::to_string(maxval));
+            out.data()[c * width * height + i] = static_cast<float>(v) / half - 1.0f;
+        }
+    return out;
+}
+
+// [1, from, H, W] -> [1, to, H, W]: gray copied to R, G and B; RGB to its luma (ITU-R BT.601:
+// 0.299 R + 0.587 G + 0.114 B).
+inline Tensor<float> convert_channels(const Tensor<float>& in, int to) {
+    const int64_t from = in.size(1), hw = in.size(2) * in.size(3);
+    if (from == to) return in;
+    Tensor<float> out({1, to, in.size(2), in.size(3)});
+    for (int64_t i = 0; i < hw; ++i)
+        if (to == 3) {
+            for (int c = 0; c < 3; ++c) out.data()[c * hw + i] = in.data()[i];
+        } else {
+            out.data()[i] = 0.299f * in.data()[i] + 0.587f * in.data()[hw + i] + 0.114f * in.data()[2 * hw + i];
+        }
+    return out;
+}
+
+}  // namespace image_detail
+
+// A picture file as [1, channels, H, W] in [-1, 1]; channels 1 (gray) or 3 (RGB), converted from
+// what the file holds. Reads PNG (checked by structure, then decoded by stb_image; an alpha
+// channel is dropped) and binary PGM/PPM (P5, P6), at most kMaxPictureSide pixels a side. A
+// file in any other format, damaged or truncated, throws std::runtime_error naming the file and
+// what is wrong.
+inline Tensor<float> read_image(const std::string& path, int channels) {
+    if (channels != 1 && channels != 3) throw std::invalid_argument("read_image: channels must be 1 or 3, not " + std::to_string(channels));
+    const std::vector<uint8_t> bytes = read_whole_file(path);
+    static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (bytes.size() >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6'))
+        return image_detail::convert_channels(image_detail::read_pnm(path, bytes), channels);
+    if (bytes.size() < 8 || !std::equal(kPng, kPng + 8, bytes.begin()))
+        image_detail::read_error(path, "not a PNG, PGM (P5) or PPM (P6) file");
+    if (bytes.size() > size_t(INT_MAX)) image_detail::read_error(path, "a PNG of more than 2 GiB");  // stb_image takes an int size
+    image_detail::check_png(path, bytes);
     int w = 0, h = 0, have = 0;
-    std::unique_ptr<stbi_uc, void (*)(void*)> pixels(stbi_load(path.c_str(), &w, &h, &have, channels), stbi_image_free);
-    if (!pixels) throw std::runtime_error("read_png " + path + ": " + (stbi_failure_reason() ? stbi_failure_reason() : "unreadable"));
+    std::unique_ptr<stbi_uc, void (*)(void*)> pixels(
+        stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &have, channels), stbi_image_free);
+    if (!pixels) image_detail::read_error(path, std::string("stb_image: ") + (stbi_failure_reason() ? stbi_failure_reason() : "cannot decode it"));
     Tensor<float> out({1, channels, h, w});
     for (int c = 0; c < channels; ++c)
         for (int64_t i = 0; i < int64_t(w) * h; ++i) out.data()[c * int64_t(w) * h + i] = pixels.get()[i * channels + c] / 127.5f - 1.0f;

@@ -1,6 +1,7 @@
-// libFuzzer target: read_png (io/image.hpp, stb_image underneath) on any bytes, written to
-// a temporary file first (read_png takes a path). The first byte picks 1 or 3 channels. An
-// unreadable picture must end in std::runtime_error; a readable one is [1, C, H, W] in [-1, 1].
+// libFuzzer target: read_image (io/image.hpp: PNG checked, then decoded by stb_image; PGM and
+// PPM) on any bytes, written to a temporary file first (read_image takes a path). The first
+// byte picks 1 or 3 channels. An unreadable picture must end in std::runtime_error; a readable
+// one is [1, C, H, W] in [-1, 1], at most kMaxPictureSide pixels a side.
 // stb_image itself is compiled in stb_image.cpp, under ASan but not UBSan (see there).
 #include <cstddef>
 #include <cstdint>
@@ -18,7 +19,7 @@ namespace {
 const std::string& temp_path() {
     static const std::string path = [] {
         const char* dir = std::getenv("TMPDIR");
-        std::string p = std::string(dir && *dir ? dir : "/tmp") + "/ddpmkit-fuzz-png-XXXXXX";
+        std::string p = std::string(dir && *dir ? dir : "/tmp") + "/ddpmkit-fuzz-image-XXXXXX";
         const int fd = ::mkstemp(&p[0]);
         if (fd < 0) std::abort();
         ::close(fd);
@@ -40,8 +41,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (std::fwrite(data + 1, 1, size - 1, f) != size - 1) std::abort();
     std::fclose(f);
     try {
-        const ddpmkit::Tensor<float> t = ddpmkit::read_png(temp_path(), channels);
-        if (t.dim() != 4 || t.size(0) != 1 || t.size(1) != channels) std::abort();
+        const ddpmkit::Tensor<float> t = ddpmkit::read_image(temp_path(), channels);
+        if (t.dim() != 4 || t.size(0) != 1 || t.size(1) != channels || t.size(2) > ddpmkit::kMaxPictureSide ||
+            t.size(3) > ddpmkit::kMaxPictureSide)
+            std::abort();
         for (int64_t i = 0; i < t.numel(); ++i)
             if (!(t.data()[i] >= -1.0f && t.data()[i] <= 1.0f)) std::abort();
     } catch (const std::runtime_error&) {

@@ -48,6 +48,9 @@ def safetensors(header, data=b"", pad=True):
 
 DATA = struct.pack("<2f", 1.5, -2.0) + struct.pack("<q", 42)
 put("safetensors", "three_tensors.safetensors", safetensors(HEADER, DATA))
+CRCS = ",".join("%08x" % zlib.crc32(d) for d in (DATA[:8], DATA[8:], b""))  # a, b, c
+put("safetensors", "checksums.safetensors", safetensors(HEADER.replace('"ch":"16"', '"ddpmkit.crc32":"%s"' % CRCS), DATA))
+put("safetensors", "bad_checksum.safetensors", safetensors(HEADER.replace('"ch":"16"', '"ddpmkit.crc32":"00000000,1"'), DATA))
 put("safetensors", "empty.safetensors", safetensors('{"__metadata__":{"format":"pt"}}'))
 put("safetensors", "bare.safetensors", safetensors("{}", pad=False))
 put("safetensors", "gap.safetensors", safetensors(

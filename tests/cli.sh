@@ -163,6 +163,8 @@ sr="$work/sr"
 check "train super-resolution" 0 "step 2: checkpoint" -- \
   train --data shapes --task superres --factor 4 --steps 2 --minutes 0 --batch 4 --ch 8 --timesteps 50 --sample-every 0 --no-pictures --out "$sr"
 check "super-resolution predicts v unless told" 0 "output = v" -- inspect "$sr/checkpoint.safetensors"
+check "inspect checks the CRC-32s" 0 "tensors, " "elements; every tensor matches its CRC-32" -- inspect "$ckpt"
+check "inspect a file of another writer" 0 "no CRC-32 recorded (not written by ddpmkit)" -- inspect "$here/data/golden_small.safetensors"
 cc="$work/cc"
 check "train class-conditional" 0 "step 2: checkpoint" -- \
   train --data shapes --classes --steps 2 --minutes 0 --batch 4 --ch 8 --timesteps 50 --sample-every 0 --no-pictures --out "$cc"
@@ -249,18 +251,36 @@ for case in "ch=1073741824|UNetConfig: ch 1073741824 is above the limit of 4096"
   tamper "$work/tampered.safetensors" "${case%%|*}"
   check "metadata ${case%%|*}" 1 "${case#*|}" -- sample --checkpoint "$work/tampered.safetensors" --n 2 --out "$work/t.png"
 done
-# One flipped bit in state.step (bit 40: "resumes at step 1099511627778").
-python3 - "$ckpt" "$work/flipped.safetensors" <<'PY'
-import json, struct, sys
+# One flipped bit in state.step (bit 40: "resumes at step 1099511627778"): the CRC-32 of the
+# data names the tensor; with the CRC-32 made to match (a writer's bug, not damage), the step
+# check still refuses it.
+cp "$ckpt" "$work/pristine.safetensors"
+flip_step() {  # flip_step OUT [recrc]
+  python3 - "$work/pristine.safetensors" "$@" <<'PY'
+import json, struct, sys, zlib
 b = bytearray(open(sys.argv[1], 'rb').read())
 n = struct.unpack('<Q', b[:8])[0]
-begin = 8 + n + json.loads(b[8:8 + n])['state.step']['data_offsets'][0]
+h = json.loads(b[8:8 + n])
+begin, end = (8 + n + o for o in h['state.step']['data_offsets'])
 b[begin + 5] ^= 1
+if len(sys.argv) > 3:
+    names = sorted(k for k in h if k != '__metadata__')
+    crcs = h['__metadata__']['ddpmkit.crc32'].split(',')
+    crcs[names.index('state.step')] = '%08x' % zlib.crc32(bytes(b[begin:end]))
+    h['__metadata__']['ddpmkit.crc32'] = ','.join(crcs)
+    hb = json.dumps(h).encode()
+    hb += b' ' * (-len(hb) % 8)
+    b = struct.pack('<Q', len(hb)) + hb + b[8 + n:]
 open(sys.argv[2], 'wb').write(b)
 PY
-cp "$work/flipped.safetensors" "$run/checkpoint.safetensors"
-check "a flipped bit in state.step" 1 "state.step is 1099511627778 but opt.steps is 2 and ema.updates 2: the checkpoint is damaged" -- \
+}
+flip_step "$run/checkpoint.safetensors"
+check "a flipped bit in state.step" 1 "checkpoint.safetensors: tensor \"state.step\": its data does not match the CRC-32 recorded when the file was written" -- \
   "${again[@]}" --steps 8 --resume
+flip_step "$run/checkpoint.safetensors" recrc
+check "a wrong state.step with a matching CRC-32" 1 "state.step is 1099511627778 but opt.steps is 2 and ema.updates 2: the checkpoint is damaged" -- \
+  "${again[@]}" --steps 8 --resume
+cp "$work/pristine.safetensors" "$ckpt"
 tamper "$work/other-data.safetensors" data_digest=0123456789abcdef
 cp "$work/other-data.safetensors" "$run/checkpoint.safetensors"
 check "resume on other data" 1 "are not the data of the checkpoint (0123456789abcdef)" -- "${again[@]}" --steps 4 --resume

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -20,6 +21,8 @@
 
 #include "ddpmkit/io/json.hpp"
 #include "ddpmkit/io/safetensors.hpp"
+
+#include <zlib.h>
 
 #ifndef DDPMKIT_TEST_DATA_DIR
 #error "DDPMKIT_TEST_DATA_DIR must name the tests/data folder"
@@ -251,12 +254,15 @@ TEST_CASE("safetensors: round trip of F32, F64 and I64 tensors, a scalar and an 
     CHECK(f.info("i64").shape == Shape{3});
     CHECK(f.contains("f32"));
     CHECK_FALSE(f.contains("F32"));
-    CHECK(f.metadata() == std::map<std::string, std::string>{
-                              {"format", "pt"}, {"note", "line\n\"quoted\" \xc3\xa9"}, {"step", "2"}});
+    CHECK(f.metadata().size() == 4);  // and the CRC-32s, each verified by parse
+    CHECK(f.metadata().at(st::kChecksumKey).size() == 6 * 9 - 1);
+    CHECK(f.metadata().at("format") == "pt");
+    CHECK(f.metadata().at("note") == "line\n\"quoted\" \xc3\xa9");
+    CHECK(f.metadata().at("step") == "2");
 }
 
 TEST_CASE("safetensors: an empty writer gives a valid file with only metadata") {
-    const std::vector<uint8_t> bytes = st::Writer().serialize();
+    const std::vector<uint8_t> bytes = st::Writer(st::Checksums::omit).serialize();
     CHECK(header_of(bytes) == "{\"__metadata__\":{\"format\":\"pt\"}}");  // 32 bytes: no padding
     const st::File f = st::File::parse(bytes, "memory");
     CHECK(f.names().empty());
@@ -264,7 +270,7 @@ TEST_CASE("safetensors: an empty writer gives a valid file with only metadata") 
 }
 
 TEST_CASE("safetensors: header layout is exact: metadata first, space padding to 8, LE row-major data") {
-    st::Writer w;
+    st::Writer w(st::Checksums::omit);
     w.add("y", Tensor<int64_t>::scalar(0x0102030405060708));
     w.add("x", Tensor<float>(Shape{2, 2}, {1.0f, 2.0f, 3.0f, 4.0f}));
     const std::vector<uint8_t> bytes = w.serialize();
@@ -283,7 +289,7 @@ TEST_CASE("safetensors: header layout is exact: metadata first, space padding to
 
     // Every amount of padding, 0 to 7 spaces, as the name length varies.
     for (size_t len = 1; len <= 8; ++len) {
-        st::Writer wl;
+        st::Writer wl(st::Checksums::omit);
         wl.add(std::string(len, 'n'), Tensor<float>(Shape{1}));
         const std::string h = header_of(wl.serialize());
         CAPTURE(len);
@@ -293,6 +299,36 @@ TEST_CASE("safetensors: header layout is exact: metadata first, space padding to
         CHECK(h.size() - close - 1 < 8);
         CHECK(h.find_first_not_of(' ', close + 1) == std::string::npos);
     }
+}
+
+TEST_CASE("safetensors: the CRC-32 of each tensor is recorded, and a changed byte names its tensor") {
+    st::Writer w;
+    w.add("b", Tensor<float>(Shape{2}, {1.0f, 2.0f}));
+    w.add("a", Tensor<int64_t>(Shape{3}, {1, 2, 3}));
+    w.add("c", Tensor<float>(Shape{0}));
+    const std::vector<uint8_t> bytes = w.serialize();
+    // zlib's CRC-32 of the data, in name order: a (24 bytes), b (8 bytes), c (no byte: 0).
+    const std::string h = header_of(bytes);
+    const uint8_t a[24] = {1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0};
+    const uint8_t b[8] = {0, 0, 0x80, 0x3f, 0, 0, 0, 0x40};
+    char expected[64];
+    std::snprintf(expected, sizeof expected, "\"ddpmkit.crc32\":\"%08lx,%08lx,00000000\"", crc32(0, a, 24), crc32(0, b, 8));
+    CHECK(h.find(expected) != std::string::npos);
+    CHECK(st::File::parse(bytes, "m").get<float>("b")(1) == 2.0f);
+    // One bit of b's data flipped: the error names b (the data is the last 32 bytes: a, then b).
+    std::vector<uint8_t> flipped = bytes;
+    flipped[bytes.size() - 3] ^= 0x10;
+    check_rejects(flipped, {"tensor \"b\": its data does not match the CRC-32 recorded when the file was written", "the file is damaged"});
+    // A tensor added to the header without its checksum (here: the header is rewritten by hand).
+    std::string more = h;
+    more.replace(more.find("\"c\":{"), 0, "\"d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[32,32]},");
+    std::vector<uint8_t> altered = le64(more.size());
+    altered.insert(altered.end(), more.begin(), more.end());
+    altered.insert(altered.end(), bytes.end() - 32, bytes.end());
+    check_rejects(altered, {"metadata \"ddpmkit.crc32\" holds 3 checksums (26 characters) for 4 tensors"});
+    // The entry is the writer's own.
+    CHECK_THROWS_WITH_AS(w.set_metadata("ddpmkit.crc32", "0"), "safetensors::Writer: metadata \"ddpmkit.crc32\" is written by the writer itself",
+                         std::invalid_argument);
 }
 
 TEST_CASE("safetensors: writer rejects a duplicate, reserved, undefined or non-UTF-8 name") {
@@ -600,7 +636,7 @@ TEST_CASE("safetensors: reads the golden file written by PyTorch") {
 TEST_CASE("safetensors: Writer reproduces the PyTorch golden file byte for byte") {
     const std::string path = DDPMKIT_TEST_DATA_DIR "/golden_small.safetensors";
     const st::File f = st::File::read(path);
-    st::Writer w;
+    st::Writer w(st::Checksums::omit);
     // The reference writer keeps its metadata in this (insertion) order.
     for (const char* key : {"in_ch", "ch", "mult", "blocks", "attn", "groups", "res", "batch"})
         w.set_metadata(key, f.metadata().at(key));

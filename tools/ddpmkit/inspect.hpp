@@ -26,7 +26,8 @@ inline std::string printable(const std::string& text) {
 }
 
 inline int cmd_inspect(int argc, char** argv) {
-    Flags f("inspect", "Lists the tensors of a safetensors file (name, dtype, shape) and its metadata.", {});
+    Flags f("inspect", "Lists the tensors of a safetensors file (name, dtype, shape) and its metadata, after checking\n"
+                     "each tensor against the CRC-32 ddpmkit records when it writes a file.", {});
     std::vector<std::string> files;
     if (!f.parse(argc, argv, &files)) return 0;
     if (files.size() != 1) throw UsageError("give exactly one FILE");
@@ -37,8 +38,11 @@ inline int cmd_inspect(int argc, char** argv) {
         std::printf("%-48s %-4s %s\n", printable(name).c_str(), safetensors::dtype_name(t.dtype), t.shape.str().c_str());
         elements += t.shape.numel();
     }
-    std::printf("%zu tensors, %lld elements\n", file.names().size(), static_cast<long long>(elements));
-    for (const auto& [key, value] : file.metadata()) std::printf("  %s = %s\n", printable(key).c_str(), printable(value).c_str());
+    const bool checked = file.metadata().count(safetensors::kChecksumKey) != 0;
+    std::printf("%zu tensors, %lld elements; %s\n", file.names().size(), static_cast<long long>(elements),
+                checked ? "every tensor matches its CRC-32" : "no CRC-32 recorded (not written by ddpmkit)");
+    for (const auto& [key, value] : file.metadata())
+        if (key != safetensors::kChecksumKey) std::printf("  %s = %s\n", printable(key).c_str(), printable(value).c_str());
     return 0;
 }
 

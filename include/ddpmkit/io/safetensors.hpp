@@ -7,6 +7,11 @@
 //   the data: little-endian, row-major; offsets relative to the data start, end exclusive.
 // Supported dtypes: F32, F64, I64 (the element types of Tensor<T>). Writer::write is
 // crash-safe and uses POSIX calls (open, fsync, rename).
+//
+// Integrity: Writer records the CRC-32 (zlib's) of each tensor's data in the metadata entry
+// "ddpmkit.crc32", eight hex digits per tensor, comma-separated, in the order of the tensors'
+// names (byte order, the order their data follows). Other readers see one more string of
+// metadata; File verifies every tensor when the entry is there and names the one that differs.
 #pragma once
 
 #include <algorithm>
@@ -26,6 +31,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/io/file.hpp"
@@ -90,6 +96,29 @@ public:
 // The header-length limit of the reference implementation; guards against absurd allocations.
 constexpr uint64_t kMaxHeaderSize = 100'000'000;
 
+// The metadata entry that holds the tensors' CRC-32s (see the top of this file).
+constexpr const char* kChecksumKey = "ddpmkit.crc32";
+// Whether a Writer records it: omit writes exactly what other safetensors writers write.
+enum class Checksums { record, omit };
+
+namespace detail {
+
+inline uint32_t crc32_of(const uint8_t* data, uint64_t n) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    constexpr uint64_t kStep = uint64_t(1) << 30;  // zlib takes 32-bit lengths
+    for (uint64_t done = 0; done < n; done += kStep)
+        crc = crc32(crc, data + done, static_cast<uInt>(std::min(kStep, n - done)));
+    return static_cast<uint32_t>(crc);
+}
+
+inline std::string hex8(uint32_t v) {
+    char buf[9];
+    std::snprintf(buf, sizeof buf, "%08x", v);
+    return buf;
+}
+
+}  // namespace detail
+
 // A whole safetensors file in memory, validated on construction.
 class File {
 public:
@@ -128,6 +157,7 @@ private:
     void read_metadata(const json::Value& v);
     TensorInfo read_entry(const std::string& name, const json::Value& v) const;
     void check_layout(uint64_t data_size) const;
+    void verify_checksums() const;
 
     std::vector<uint8_t> bytes_;
     std::string origin_;
@@ -169,6 +199,7 @@ inline File File::parse(std::vector<uint8_t> bytes, std::string origin) {
         else f.tensors_.emplace(kv.first, f.read_entry(kv.first, kv.second));
     }
     f.check_layout(size - f.data_start_);
+    f.verify_checksums();
     return f;
 }
 
@@ -266,6 +297,30 @@ inline void File::check_layout(uint64_t data_size) const {
              std::to_string(data_size) + " bytes");
 }
 
+// Rule: when the metadata holds kChecksumKey, it has one CRC-32 per tensor, in name order, and
+// each matches the tensor's data.
+inline void File::verify_checksums() const {
+    const auto it = metadata_.find(kChecksumKey);
+    if (it == metadata_.end()) return;
+    const std::string& list = it->second;
+    if (list.size() != (tensors_.empty() ? 0 : 9 * tensors_.size() - 1))
+        fail(std::string("metadata \"") + kChecksumKey + "\" holds " + std::to_string((list.size() + 1) / 9) +
+             " checksums (" + std::to_string(list.size()) + " characters) for " + std::to_string(tensors_.size()) +
+             " tensors: the header was altered after it was written");
+    size_t pos = 0;
+    for (const auto& kv : tensors_) {
+        const std::string recorded = list.substr(pos, 8);
+        if (pos + 8 < list.size() && list[pos + 8] != ',')
+            fail(std::string("metadata \"") + kChecksumKey + "\" is not comma-separated 8-digit hex CRC-32s");
+        pos += 9;
+        const TensorInfo& t = kv.second;
+        const std::string actual = detail::hex8(detail::crc32_of(bytes_.data() + data_start_ + t.begin, t.end - t.begin));
+        if (recorded != actual)
+            fail("tensor \"" + t.name + "\": its data does not match the CRC-32 recorded when the file was written (" +
+                 recorded + " recorded, " + actual + " now): the file is damaged");
+    }
+}
+
 namespace detail {
 
 // Crash-safe replacement of a file (docs/architecture.md, formats). The bytes go to a temporary
@@ -339,6 +394,8 @@ private:
 // Collects tensors and metadata, then writes them as one safetensors file.
 class Writer {
 public:
+    explicit Writer(Checksums checksums = Checksums::record) : checksums_(checksums) {}
+
     // Copies the tensor's values now; later changes to the tensor are not written.
     template <class T>
     void add(const std::string& name, const Tensor<T>& t) {
@@ -348,11 +405,14 @@ public:
         if (tensors_.count(name)) throw std::invalid_argument("safetensors::Writer: duplicate tensor name \"" + name + "\"");
         json::quote(name);  // throws now rather than at write time if the name is not UTF-8
         const auto* bytes = reinterpret_cast<const uint8_t*>(t.data());
-        tensors_.emplace(name, Entry{dtype_of<T>(), t.shape(),
-                                     std::vector<uint8_t>(bytes, bytes + static_cast<size_t>(t.numel()) * sizeof(T))});
+        const size_t n = static_cast<size_t>(t.numel()) * sizeof(T);
+        tensors_.emplace(name, Entry{dtype_of<T>(), t.shape(), std::vector<uint8_t>(bytes, bytes + n), detail::crc32_of(bytes, n)});
     }
-    // Sets (or replaces) a metadata entry; "format" starts out as "pt".
+    // Sets (or replaces) a metadata entry; "format" starts out as "pt". kChecksumKey is the
+    // writer's own.
     void set_metadata(const std::string& key, const std::string& value) {
+        if (key == kChecksumKey)
+            throw std::invalid_argument(std::string("safetensors::Writer: metadata \"") + kChecksumKey + "\" is written by the writer itself");
         json::quote(key);  // as in add(): reject non-UTF-8 early
         json::quote(value);
         for (auto& kv : metadata_)
@@ -391,6 +451,7 @@ private:
         DType dtype;
         Shape shape;
         std::vector<uint8_t> data;  // little-endian, row-major
+        uint32_t crc;               // CRC-32 of data
     };
 
     static std::vector<uint8_t> length_prefix(uint64_t n) {  // u64 little-endian
@@ -399,11 +460,16 @@ private:
         return out;
     }
 
-    // The JSON header, metadata first, then the tensors by name, the order their data follows.
+    // The JSON header, metadata first (the checksums last), then the tensors by name, the order
+    // their data follows.
     std::string header() const {
-        std::string h = "{\"__metadata__\":{";
+        std::string h = "{\"__metadata__\":{", checksums;
         for (size_t i = 0; i < metadata_.size(); ++i)
             h += (i ? "," : "") + json::quote(metadata_[i].first) + ":" + json::quote(metadata_[i].second);
+        if (checksums_ == Checksums::record) {
+            for (const auto& kv : tensors_) checksums += (checksums.empty() ? "" : ",") + detail::hex8(kv.second.crc);
+            h += "," + json::quote(kChecksumKey) + ":" + json::quote(checksums);
+        }
         h += "}";
         uint64_t offset = 0;
         for (const auto& kv : tensors_) {
@@ -420,6 +486,7 @@ private:
         return h;
     }
 
+    Checksums checksums_;
     std::map<std::string, Entry> tensors_;  // sorted by name: the order of the data
     std::vector<std::pair<std::string, std::string>> metadata_{{"format", "pt"}};  // in insertion order
 };

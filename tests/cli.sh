@@ -226,6 +226,22 @@ else
   passed=$((passed + 1))
 fi
 check "--overwrite" 0 "from scratch" -- "${again[@]}" --steps 2 --overwrite
+# Ctrl-C twice: the first asks for a stop after the step, the second stops at once, as SIGINT
+# does without a handler (exit 130), long before the million steps.
+"$ddpmkit" train --data shapes --steps 1000000 --minutes 0 --batch 64 --ch 32 --timesteps 50 --sample-every 0 \
+  --no-pictures --out "$work/sigint" > "$work/sigint.out" 2>&1 &
+trainer=$!
+for _ in $(seq 300); do [ -f "$work/sigint/log.csv" ] && [ "$(wc -l < "$work/sigint/log.csv")" -ge 3 ] && break; sleep 0.1; done
+kill -INT "$trainer"
+sleep 0.05
+kill -INT "$trainer"
+rc=0
+wait "$trainer" || rc=$?
+if [ "$rc" -eq 130 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: two Ctrl-C: exit $rc, not 130"; tail -n 3 "$work/sigint.out"; fi
+# A schedule shorter than the 50 sampling steps of the pictures: they take T steps.
+check "pictures of a 30-step schedule" 0 "step 2: checkpoint" -- \
+  train --data shapes --steps 2 --minutes 0 --batch 4 --ch 8 --timesteps 30 --sample-every 0 --out "$work/t30"
+exists "the pictures of a 30-step schedule" "$work/t30/samples.png" "$work/t30/chain.png"
 
 # Checkpoints whose metadata were tampered with: refused before anything is allocated.
 tamper() {  # tamper OUT KEY=VALUE...: a copy of the tiny checkpoint with metadata replaced

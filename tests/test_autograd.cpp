@@ -35,7 +35,8 @@ void check_gradients(const std::function<VarD(const Inputs&)>& f, const Inputs& 
 
 TEST_CASE("autograd: gradcheck of add, sub, mul, div with broadcasting") {
     const std::vector<std::pair<Shape, Shape>> shapes = {{{2, 3, 4}, {2, 3, 4}}, {{2, 3, 4}, {3, 1}}, {{1, 4}, {3, 1}}, {{}, {2, 2}}};
-    for (const auto& [sa, sb] : shapes) {
+    for (const auto& pair : shapes) {
+        const Shape &sa = pair.first, &sb = pair.second;  // not a structured binding: INFO captures them
         INFO(sa << " with " << sb);
         check_gradients([](const Inputs& v) { return v[0] + v[1]; }, {leaf(sa, 1), leaf(sb, 2)});
         check_gradients([](const Inputs& v) { return v[0] - v[1]; }, {leaf(sa, 1), leaf(sb, 2)});
@@ -253,6 +254,19 @@ TEST_CASE("autograd: AnomalyGuard names the first op whose value or gradient is 
         CHECK_THROWS_WITH_AS(y.backward(),
                              "anomaly: the gradient that the backward of sqrt passed to its input 0 (parameter layer.weight), [2] has an "
                              "infinity at element 0",
+                             autograd::AnomalyError);
+        // Inside a model, an op is placed by the nearest named parameter upstream of it.
+        const VarD w2(TensorD({2}, {1.0, -1.0}), true), input(TensorD({2}, {2.0, 3.0}), false);
+        const VarD w3(TensorD({2}, {0.0, 1.0}), true);
+        guard.name_leaves(std::vector<std::pair<std::string, VarD*>>{{"block.1.conv.weight", const_cast<VarD*>(&w2)},
+                                                                     {"block.2.weight", const_cast<VarD*>(&w3)}});
+        CHECK_THROWS_WITH_AS(log(w2 * input),
+                             "anomaly: the forward value of log [2] has NaN at element 1 (nearest parameter upstream: block.1.conv.weight)",
+                             autograd::AnomalyError);
+        const VarD z = sum(sqrt(w3 * input));
+        CHECK_THROWS_WITH_AS(z.backward(),
+                             "anomaly: the gradient that the backward of sqrt passed to its input 0 (the output of mul), [2] has an "
+                             "infinity at element 0 (nearest parameter upstream: block.2.weight)",
                              autograd::AnomalyError);
     }
     CHECK(std::isnan(log(x).value()(1)));  // off again when the guard ends

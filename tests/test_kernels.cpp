@@ -127,8 +127,9 @@ TEST_CASE("kernels: broadcast arithmetic matches the reference") {
         {{1}, {1}},          {{7}, {7}},          {{17}, {1}},         {{}, {33}},         {{1023}, {}},
         {{2, 3, 17}, {3, 1}}, {{4, 1, 33}, {1, 5, 1}}, {{3, 8, 7, 7}, {3, 8, 1, 1}}, {{1, 8, 1, 1}, {3, 8, 5, 9}},
         {{2, 1, 4099}, {2, 3, 4099}}, {{5, 4}, {4}}};
-    for (const auto& [sa, sb] : shapes)
+    for (const auto& pair : shapes)
         for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div}) {
+            const Shape &sa = pair.first, &sb = pair.second;  // not a structured binding: INFO captures them
             const Shape so = broadcast_shapes("test", sa, sb);
             const std::vector<float> a = random_floats(sa.numel(), 1), b = random_floats(sb.numel(), 2, 0.5, 2.0);
             std::vector<float> out(static_cast<size_t>(so.numel()));

@@ -108,7 +108,9 @@ TEST_CASE("tasks: RePaint draws the missing pixels from their true conditional; 
     const int64_t N = 1000;
     Vec value = g.mu;
     value(0) += 0.5, value(1) += 0.1;  // the known pixels, away from their mean
-    const auto [mean, cov] = g.conditional({0, 1}, {2, 3}, value);
+    const auto conditional = g.conditional({0, 1}, {2, 3}, value);
+    const Vec& mean = conditional.first;  // not a structured binding: INFO captures it
+    const Mat& cov = conditional.second;
     TensorD known({N, 4});
     for (int64_t i = 0; i < N; ++i)
         for (int j = 0; j < 4; ++j) known(i, j) = j < 2 ? value(j) : 0.0;

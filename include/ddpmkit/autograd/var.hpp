@@ -48,12 +48,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-template <class T>
-void check_finite(const Tensor<T>& t, const std::string& what) {
+// where: how to find the op in a model (the nearest parameter), called only on failure.
+template <class T, class Where>
+void check_finite(const Tensor<T>& t, const std::string& what, Where&& where) {
     for (int64_t i = 0; i < t.numel(); ++i)
         if (!std::isfinite(static_cast<double>(t.data()[i])))
             throw AnomalyError("anomaly: " + what + " " + t.shape().str() + " has " + (std::isnan(static_cast<double>(t.data()[i])) ? "NaN" : "an infinity") +
-                               " at element " + std::to_string(i));
+                               " at element " + std::to_string(i) + where());
 }
 
 template <class T>
@@ -198,7 +199,12 @@ public:
     // propagates its gradient. Without grad mode or any input that needs a gradient it
     // is a plain constant.
     static Var make(Tensor<T> value, const char* op, std::vector<Var> inputs, std::function<void(Node&)> backward_fn) {
-        if (autograd::anomaly().on) autograd::check_finite(value, std::string("the forward value of ") + op);
+        if (autograd::anomaly().on)
+            autograd::check_finite(value, std::string("the forward value of ") + op, [&] {
+                std::vector<const Node*> from;
+                for (const Var& v : inputs) from.push_back(v.node_.get());
+                return nearest_parameter(from);
+            });
         Var out(std::move(value), false);
         if (!autograd::grad_mode()) return out;
         bool needed = false;
@@ -221,9 +227,25 @@ private:
             const std::string input = named != autograd::anomaly().names.end() ? "parameter " + named->second
                                       : p.is_leaf()                             ? std::string("a leaf")
                                                                                 : std::string("the output of ") + p.op;
-            autograd::check_finite(p.grad, std::string("the gradient that the backward of ") + n.op + " passed to its input " +
-                                               std::to_string(k) + " (" + input + "),");
+            autograd::check_finite(p.grad,
+                                   std::string("the gradient that the backward of ") + n.op + " passed to its input " +
+                                       std::to_string(k) + " (" + input + "),",
+                                   [&] { return named != autograd::anomaly().names.end() ? std::string() : nearest_parameter({&n}); });
         }
+    }
+
+    // Where an op sits in a model: the named parameter closest upstream of these nodes (breadth
+    // first), as " (nearest parameter upstream: NAME)", or nothing when none is named.
+    static std::string nearest_parameter(std::vector<const Node*> frontier) {
+        const auto& names = autograd::anomaly().names;
+        std::unordered_set<const Node*> seen(frontier.begin(), frontier.end());
+        for (size_t i = 0; i < frontier.size(); ++i) {
+            const auto named = names.find(frontier[i]);
+            if (named != names.end()) return " (nearest parameter upstream: " + named->second + ")";
+            for (const auto& p : frontier[i]->parents)
+                if (seen.insert(p.get()).second) frontier.push_back(p.get());
+        }
+        return "";
     }
 
     // Parents before children, only nodes that need a gradient; iterative DFS.

@@ -45,10 +45,12 @@ TensorF draw_data(int64_t n, Rng& rng) {
     return x;
 }
 
-// Fresh batches of the data, forever: the trainer's source of x_0.
+// Fresh batches of 256 points of the data, forever: the trainer's source of x_0 (of which a
+// process of a data-parallel run takes rows [begin, end)).
 struct DataSource : train::BatchSource {
     Rng rng{11};
-    train::Batch next() override { return {draw_data(256, rng), {}}; }
+    int64_t batch_size() const override { return 256; }
+    train::Batch next(int64_t begin, int64_t end) override { return {draw_data(256, rng).slice(begin, end), {}}; }
 };
 
 // The share of points within 4 sd of a centre, and how many are at each.

@@ -15,6 +15,7 @@
 
 #include "ddpmkit/ddpmkit.hpp"
 #include "helpers.hpp"
+#include "tiny_training.hpp"
 
 using namespace ddpmkit;
 
@@ -213,7 +214,8 @@ struct FixedSource : train::BatchSource {
         Rng rng(5);
         x0 = TensorF::rand({16, 1, 2, 2}, rng, -1, 1);
     }
-    train::Batch next() override { return {x0, {Tensor<int64_t>(Shape{16}, 3), {}}}; }
+    int64_t batch_size() const override { return 16; }
+    train::Batch next(int64_t begin, int64_t end) override { return {x0.slice(begin, end), {Tensor<int64_t>(Shape{end - begin}, 3), {}}}; }
 };
 
 struct Recorder : train::Observer {
@@ -320,7 +322,7 @@ TEST_CASE("train: a data set without labels trains an unconditional model; askin
     DataLoader loader(unlabelled, 4, 0);
     CHECK(!loader.next().y.defined());
     train::LoaderSource source(DataLoader(unlabelled, 4, 0), false);
-    CHECK(source.next().cond.empty());
+    CHECK(source.next(0, 4).cond.empty());
     AffineModel model;
     train::Trainer trainer(model, diffusion::Schedule::linear(50), source, train::TrainerOptions{});
     trainer.run(3, 0);
@@ -328,4 +330,34 @@ TEST_CASE("train: a data set without labels trains an unconditional model; askin
     CHECK(model.seen_labels.empty());
     CHECK(test::message_of<std::invalid_argument>([&] { train::LoaderSource(DataLoader(unlabelled, 4, 0), true); }) ==
           "LoaderSource: noise has no class labels");
+}
+
+TEST_CASE("train: micro-batches take the step of the whole batch; the batch must divide among the processes") {
+    train::TrainerOptions o;
+    const std::vector<TensorF> whole = test::train_tiny_unet(o, 3);
+    for (int64_t k : {2, 8}) {
+        o.micro_batches = k;
+        const std::vector<TensorF> parts = test::train_tiny_unet(o, 3);
+        CAPTURE(k);
+        // The same examples, timesteps and noise; only the order of float additions differs.
+        const double d = test::max_relative_difference(whole, parts);
+        CHECK(d < 1e-5);
+        CHECK(d > 0.0);  // summed in another order: equal bits would mean the parts were not taken
+    }
+    o.micro_batches = 9;
+    CHECK(test::message_of<std::invalid_argument>([&] { test::train_tiny_unet(o, 1); }) ==
+          "Trainer: 9 micro-batches for 8 examples per process");
+    // Three processes (a group that is never asked for a collective: the check comes first).
+    struct ThreeProcesses : dist::Group {
+        int rank() const override { return 0; }
+        int size() const override { return 3; }
+        void all_reduce_sum(float*, int64_t) override { FAIL("no collective expected"); }
+        void all_reduce_sum(double*, int64_t) override { FAIL("no collective expected"); }
+        void broadcast(void*, int64_t, int) override { FAIL("no collective expected"); }
+        void all_gather(const void*, int64_t, void*) override { FAIL("no collective expected"); }
+    } three;
+    o.micro_batches = 1;
+    o.group = &three;
+    CHECK(test::message_of<std::invalid_argument>([&] { test::train_tiny_unet(o, 1); }) ==
+          "Trainer: the batch of 8 does not divide among 3 processes");
 }

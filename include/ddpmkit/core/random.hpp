@@ -67,14 +67,22 @@ public:
     // out[i] ~ N(mean, std^2), by Box-Muller: one block gives two normals.
     template <class T>
     void normal(T* out, int64_t n, double mean = 0.0, double std = 1.0) {
-        const uint64_t base = take((n + 1) / 2);
-        parallel_for(0, (n + 1) / 2, 4096, [&](int64_t b0, int64_t b1) {
+        normal_part(out, n, 0, n, mean, std);
+    }
+    // Elements [begin, end) of what normal(out, total) would draw, into out[0, end - begin); the
+    // generator moves past all `total`. Processes that each take their part of one draw hold,
+    // together, exactly the draw of a single process (data parallelism, dist/group.hpp).
+    template <class T>
+    void normal_part(T* out, int64_t total, int64_t begin, int64_t end, double mean = 0.0, double std = 1.0) {
+        const uint64_t base = take((total + 1) / 2);
+        parallel_for(begin / 2, (end + 1) / 2, 4096, [&](int64_t b0, int64_t b1) {
             for (int64_t b = b0; b < b1; ++b) {
                 const auto r = philox::block(base + static_cast<uint64_t>(b), 1, seed_);
                 const double radius = std::sqrt(-2.0 * std::log(philox::to_unit(r[0], r[1])));
                 const double angle = 6.283185307179586 * philox::to_unit(r[2], r[3]);
                 const double z[2] = {radius * std::cos(angle), radius * std::sin(angle)};
-                for (int j = 0; j < 2 && 2 * b + j < n; ++j) out[2 * b + j] = static_cast<T>(mean + std * z[j]);
+                for (int j = 0; j < 2; ++j)
+                    if (2 * b + j >= begin && 2 * b + j < end) out[2 * b + j - begin] = static_cast<T>(mean + std * z[j]);
             }
         });
     }

@@ -385,13 +385,19 @@ public:
         return order;
     }
 
-    DataBatch next() {
+    DataBatch next() { return next_part(0, batch_size_); }
+    // Samples [begin, end) of the next batch; the loader moves past the whole batch. Processes
+    // that each take their part of every batch together see the batches of a single loader.
+    DataBatch next_part(int64_t begin, int64_t end) {
+        if (begin < 0 || begin > end || end > batch_size_)
+            throw std::invalid_argument("DataLoader::next_part: [" + std::to_string(begin) + ", " + std::to_string(end) +
+                                        ") is not a part of a batch of " + std::to_string(batch_size_));
         const Shape& s = data_.images.shape();
-        const int64_t per_image = s.numel(1, 4), width = s[3];
+        const int64_t per_image = s.numel(1, 4), width = s[3], n = end - begin;
         const bool labelled = data_.labels.defined();
-        DataBatch b{Tensor<float>(Shape{batch_size_, s[1], s[2], s[3]}), labelled ? Tensor<int64_t>(Shape{batch_size_}) : Tensor<int64_t>()};
-        for (int64_t k = 0; k < batch_size_; ++k) {
-            const int64_t slot = state_.position + k;
+        DataBatch b{Tensor<float>(Shape{n, s[1], s[2], s[3]}), labelled ? Tensor<int64_t>(Shape{n}) : Tensor<int64_t>()};
+        for (int64_t k = 0; k < n; ++k) {
+            const int64_t slot = state_.position + begin + k;
             const int64_t index = order_[static_cast<size_t>(slot)];
             const float* src = data_.images.data() + index * per_image;
             float* dst = b.x.data() + k * per_image;

@@ -20,6 +20,10 @@ struct Condition {
     Tensor<T> image;         // [B, C', H, W], concatenated to x_t (undefined: none)
 
     bool empty() const { return !labels.defined() && !image.defined(); }
+    // The condition of examples [begin, end) (shares storage).
+    Condition rows(int64_t begin, int64_t end) const {
+        return {labels.defined() ? labels.slice(begin, end) : labels, image.defined() ? image.slice(begin, end) : image};
+    }
 };
 
 // Two conditions of the same kind stacked along the batch (a's examples, then b's).

@@ -31,6 +31,7 @@
 #include "ddpmkit/diffusion/samplers.hpp"
 #include "ddpmkit/diffusion/tasks.hpp"
 #include "ddpmkit/diffusion/timestep_sampler.hpp"
+#include "ddpmkit/dist/group.hpp"
 #include "ddpmkit/io/dataset.hpp"
 #include "ddpmkit/io/file.hpp"
 #include "ddpmkit/io/image.hpp"
@@ -62,11 +63,13 @@ struct Batch {
     nn::Condition<float> cond;
 };
 
-// Where the batches come from, with the state a resumed run continues from.
+// Where the batches come from, with the state a resumed run continues from. A data-parallel
+// process takes rows [begin, end) of each batch (dist::share); the source moves past the whole.
 class BatchSource {
 public:
     virtual ~BatchSource() = default;
-    virtual Batch next() = 0;
+    virtual int64_t batch_size() const = 0;
+    virtual Batch next(int64_t begin, int64_t end) = 0;
     virtual Tensor<int64_t> state() const { return {}; }  // undefined: nothing to save
     virtual void restore(const Tensor<int64_t>& state) { (void)state; }
 };
@@ -84,8 +87,9 @@ public:
             throw std::invalid_argument("LoaderSource: super-resolution factor " + std::to_string(superres_factor_) + " does not divide the " +
                                         std::to_string(res) + "-pixel images");
     }
-    Batch next() override {
-        DataBatch b = loader_.next();
+    int64_t batch_size() const override { return loader_.batch_size(); }
+    Batch next(int64_t begin, int64_t end) override {
+        DataBatch b = loader_.next_part(begin, end);
         Batch out{b.x, {}};
         if (with_labels_) out.cond.labels = b.y;
         if (superres_factor_ > 0) out.cond.image = low_resolution_condition(b.x);
@@ -150,6 +154,13 @@ struct TrainerOptions {
     double grad_clip = 1.0;  // <= 0: no clipping
     double ema_decay = 0.995;
     uint64_t seed = 0;
+    // Data parallelism: each process of the group takes its share of every batch (the same
+    // images, timesteps and noise one process would draw for those rows), and the gradients are
+    // summed over the processes before identical updates. The batch must divide evenly.
+    dist::Group* group = &dist::solo();
+    // Gradient accumulation: each process's share goes through the model in this many parts,
+    // one after another, so that a batch larger than memory allows gives the same step.
+    int64_t micro_batches = 1;
 };
 
 // min(SNR, gamma) relative to what the output's MSE already weighs (Hang et al. 2023).
@@ -176,6 +187,14 @@ public:
             timesteps_ = std::make_unique<diffusion::UniformSampler>(schedule_.num_steps());
         if (!(o_.label_dropout >= 0.0 && o_.label_dropout < 1.0))
             throw std::invalid_argument("Trainer: label dropout " + std::to_string(o_.label_dropout) + " is outside [0, 1)");
+        const int processes = group().size();
+        if (data_.batch_size() % processes != 0)
+            throw std::invalid_argument("Trainer: the batch of " + std::to_string(data_.batch_size()) + " does not divide among " +
+                                        std::to_string(processes) + " processes");
+        if (o_.micro_batches < 1 || o_.micro_batches > data_.batch_size() / processes)
+            throw std::invalid_argument("Trainer: " + std::to_string(o_.micro_batches) + " micro-batches for " +
+                                        std::to_string(data_.batch_size() / processes) + " examples per process");
+        if (processes > 1) synchronize();
     }
 
     void add_observer(std::shared_ptr<Observer> observer) { observers_.push_back(std::move(observer)); }
@@ -185,6 +204,7 @@ public:
     const diffusion::Schedule& schedule() const { return schedule_; }
     const TrainerOptions& options() const { return o_; }
     Ema<float>& ema() { return ema_; }
+    dist::Group& group() const { return *o_.group; }
 
     // Trains until `steps` steps are done (0: no limit) or `minutes` of this run have passed
     // (0: no limit) or a stop is requested. Throws TrainingDiverged when the loss or the
@@ -216,40 +236,64 @@ public:
     }
 
 private:
+    // The step on the whole batch of B examples, of which this process takes rows [first, last)
+    // in micro_batches parts: the loss is the sum over every process's rows of the weighted
+    // per-example losses / B, so that the summed gradients are those of the whole batch.
     StepReport unguarded_step() {
-        Batch batch = data_.next();
-        const int64_t B = batch.x0.size(0);
+        dist::Group& g = group();
+        const int64_t B = data_.batch_size();
+        const auto [first, last] = dist::share(B, g.rank(), g.size());
+        Batch batch = data_.next(first, last);
+        // The whole batch's timesteps and label dropout (a few numbers) on every process, then
+        // this process's part of the noise: together, exactly what one process draws.
         const diffusion::TimestepDraw draw = timesteps_->sample(B, rng_);
         if (o_.label_dropout > 0 && batch.cond.labels.defined()) {  // the null label teaches the unconditional model
             std::vector<double> u(static_cast<size_t>(B));
             rng_.uniform(u.data(), B);
             batch.cond.labels = batch.cond.labels.clone();
-            for (int64_t b = 0; b < B; ++b)
-                if (u[static_cast<size_t>(b)] < o_.label_dropout) batch.cond.labels(b) = o_.null_label;
+            for (int64_t b = first; b < last; ++b)
+                if (u[static_cast<size_t>(b)] < o_.label_dropout) batch.cond.labels(b - first) = o_.null_label;
         }
-        const VarF x0(batch.x0), noise(TensorF::randn(batch.x0.shape(), rng_));
-        const VarF xt = diffusion::q_sample(schedule_, x0, draw.t, noise);
+        const int64_t per_example = batch.x0.numel() / (last - first);
+        TensorF noise(batch.x0.shape());
+        rng_.normal_part(noise.data(), B * per_example, first * per_example, last * per_example);
         model_.train();
-        const VarF out = model_.forward(xt, draw.t, batch.cond);
-        const diffusion::TrainingLoss<float> tl = diffusion::training_losses(schedule_, o_.param, o_.loss, out, x0, xt, draw.t, noise);
-        VarF per_example = tl.loss;
-        if (o_.weighting && tl.mse.defined()) per_example = per_example + (VarF(o_.weighting(draw.t)) - 1.0f) * tl.mse;
-        const VarF loss = mean(per_example * VarF(draw.weights));
+        model_.zero_grad();
+        double sums[3] = {0.0, 0.0, 0.0};  // the loss; B x the means of mse and vb
+        bool has_mse = false, has_vb = false;
+        std::vector<double> losses(static_cast<size_t>(B), 0.0);  // what the importance sampler learns from
+        for (int64_t m = 0; m < o_.micro_batches; ++m) {
+            const auto [m0, m1] = dist::share(last - first, static_cast<int>(m), static_cast<int>(o_.micro_batches));
+            const Tensor<int64_t> t = draw.t.slice(first + m0, first + m1);
+            const VarF x0(batch.x0.slice(m0, m1)), eps(noise.slice(m0, m1));
+            const VarF xt = diffusion::q_sample(schedule_, x0, t, eps);
+            const VarF out = model_.forward(xt, t, batch.cond.rows(m0, m1));
+            const diffusion::TrainingLoss<float> tl = diffusion::training_losses(schedule_, o_.param, o_.loss, out, x0, xt, t, eps);
+            VarF weighted = tl.loss;
+            if (o_.weighting && tl.mse.defined()) weighted = weighted + (VarF(o_.weighting(t)) - 1.0f) * tl.mse;
+            const VarF loss = sum(weighted * VarF(draw.weights.slice(first + m0, first + m1))) * (1.0f / static_cast<float>(B));
+            sums[0] += loss.item();
+            {
+                NoGradGuard no_grad;
+                const double n = static_cast<double>(m1 - m0);  // mean x n is exact in double: one process's mean comes back
+                if ((has_mse = tl.mse.defined())) sums[1] += mean(tl.mse).item() * n;
+                if ((has_vb = tl.vb.defined())) sums[2] += mean(tl.vb).item() * n;
+            }
+            for (int64_t b = m0; b < m1; ++b) losses[static_cast<size_t>(first + b)] = tl.loss.value().data()[b - m0];
+            if (!std::isfinite(sums[0])) break;  // every process finds it after the sum below
+            loss.backward();  // adds to the parameters' gradients
+        }
+        g.all_reduce_sum(sums, 3);
         StepReport r;
         r.step = step_ + 1;
-        r.loss = loss.item();
-        {
-            NoGradGuard no_grad;
-            if (tl.mse.defined()) r.mse = mean(tl.mse).item();
-            if (tl.vb.defined()) r.vb = mean(tl.vb).item();
-        }
+        r.loss = sums[0];
+        if (has_mse) r.mse = sums[1] / static_cast<double>(B);
+        if (has_vb) r.vb = sums[2] / static_cast<double>(B);
         if (!std::isfinite(r.loss)) diverged("the loss became " + std::string(std::isnan(r.loss) ? "NaN" : "infinite"));
-        model_.zero_grad();
-        loss.backward();
+        if (g.size() > 1) all_reduce_gradients();
         r.grad_norm = clip_grad_norm(model_.parameters(), o_.grad_clip > 0 ? o_.grad_clip : HUGE_VAL);
         if (!std::isfinite(r.grad_norm)) diverged("the gradient's norm became " + std::string(std::isnan(r.grad_norm) ? "NaN" : "infinite"));
-        std::vector<double> losses(static_cast<size_t>(B));  // what the importance sampler learns from
-        for (int64_t b = 0; b < B; ++b) losses[static_cast<size_t>(b)] = tl.loss.value().data()[b];
+        g.all_reduce_sum(losses.data(), B);  // each example's loss is non-zero on one process only
         timesteps_->update(draw.t, losses);
         r.lr = opt_.lr = o_.lr.at(step_);
         opt_.step();
@@ -261,6 +305,39 @@ private:
         ema_.update();
         ++step_;
         return r;
+    }
+
+    // The gradients summed over the processes, in one flat buffer (one collective, not one per
+    // tensor): afterwards every process holds the gradient of the whole batch, bit for bit.
+    void all_reduce_gradients() {
+        std::vector<VarF*> params = model_.parameters();
+        int64_t n = 0;
+        for (VarF* p : params) n += p->numel();
+        flat_.resize(static_cast<size_t>(n));
+        int64_t at = 0;
+        for (VarF* p : params) {
+            if (p->grad().defined()) std::copy(p->grad().data(), p->grad().data() + p->numel(), flat_.data() + at);
+            else std::fill(flat_.data() + at, flat_.data() + at + p->numel(), 0.0f);
+            at += p->numel();
+        }
+        group().all_reduce_sum(flat_.data(), n);
+        at = 0;
+        for (VarF* p : params) {
+            if (!p->grad().defined()) p->grad() = TensorF(p->shape());
+            std::copy(flat_.data() + at, flat_.data() + at + p->numel(), p->grad().data());
+            at += p->numel();
+        }
+    }
+
+    // Every process starts from rank 0's weights, optimizer and EMA state and generators.
+    void synchronize() {
+        safetensors::Writer w(safetensors::Checksums::omit);
+        std::vector<uint8_t> bytes;
+        if (group().is_root()) {
+            save_state(w);
+            bytes = w.serialize();
+        }
+        load_state(safetensors::File::parse(dist::broadcast_bytes(group(), std::move(bytes)), "rank 0's training state"));
     }
 
 public:
@@ -294,7 +371,10 @@ public:
         const Tensor<int64_t> rng = f.get<int64_t>("state.rng");
         if (rng.shape() != Shape{4}) throw std::runtime_error("state.rng is " + rng.shape().str() + ", not [4]");
         rng_.set_state(static_cast<uint64_t>(rng(0)), static_cast<uint64_t>(rng(1)));
-        if (Rng* noise = model_.dropout_rng()) noise->set_state(static_cast<uint64_t>(rng(2)), static_cast<uint64_t>(rng(3)));
+        // Dropout masks: a stream of its own on each process (the checkpoint holds rank 0's).
+        if (Rng* noise = model_.dropout_rng())
+            noise->set_state(static_cast<uint64_t>(rng(2)) + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(group().rank()),
+                             static_cast<uint64_t>(rng(3)));
         if (data_.state().defined()) data_.restore(f.get<int64_t>("state.loader"));
         if (o_.importance_sampling) timesteps_->restore(f.get<double>("state.timesteps"));
     }
@@ -314,6 +394,7 @@ private:
     std::unique_ptr<diffusion::TimestepSampler> timesteps_;
     std::vector<std::shared_ptr<Observer>> observers_;
     int64_t step_ = 0;
+    std::vector<float> flat_;  // the gradients in one buffer, for all_reduce_gradients
 };
 
 // ---- observers ----
@@ -353,12 +434,12 @@ private:
 };
 
 // The CSV log: step, loss, mse, vb, grad_norm, lr, seconds, every `every` steps and at step 1.
-// A resumed run keeps the rows up to its checkpoint's step and appends.
+// A resumed run appends to the log, which must end at its checkpoint's step (Run::resume trims
+// it so, atomically).
 class CsvObserver : public Observer {
 public:
     CsvObserver(std::string path, int64_t every, bool resumed) : path_(std::move(path)), every_(every), resumed_(resumed) {}
-    void on_start(Trainer& t) override {
-        if (resumed_) keep_rows_up_to(t.step());
+    void on_start(Trainer&) override {
         log_ = std::make_unique<CsvLogger>(path_, std::vector<std::string>{"step", "loss", "mse", "vb", "grad_norm", "lr", "seconds"},
                                            resumed_);
     }
@@ -367,19 +448,6 @@ public:
     }
 
 private:
-    void keep_rows_up_to(int64_t step) const {
-        std::ifstream in(path_);
-        if (!in) return;
-        std::string line, kept;
-        bool header = true;
-        while (std::getline(in, line)) {
-            if (header || (!line.empty() && std::stoll(line.substr(0, line.find(','))) <= step)) kept += line + "\n";
-            header = false;
-        }
-        in.close();
-        std::ofstream(path_, std::ios::trunc) << kept;
-    }
-
     std::string path_;
     int64_t every_;
     bool resumed_;

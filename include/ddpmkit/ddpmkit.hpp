@@ -37,6 +37,7 @@
 #include "ddpmkit/nn/unet.hpp"
 
 #include "ddpmkit/train/optim.hpp"
+#include "ddpmkit/dist/group.hpp"
 #include "ddpmkit/train/trainer.hpp"
 
 #include "ddpmkit/diffusion/bound.hpp"

@@ -15,6 +15,20 @@ namespace cli {
 
 using namespace ddpmkit;
 
+// The processes this program runs as: one, or those of mpirun when built with DDPMKIT_MPI
+// (main.cpp sets them). Rank 0 alone writes files and reports.
+inline dist::Group*& process_group() {
+    static dist::Group* group = &dist::solo();
+    return group;
+}
+inline dist::Group& processes() { return *process_group(); }
+
+// A safetensors file as rank 0 reads it, on every process (no shared file system needed).
+inline safetensors::File read_on_root(const std::string& path) {
+    dist::Group& g = processes();
+    return safetensors::File::parse(dist::broadcast_bytes(g, g.is_root() ? read_whole_file(path) : std::vector<uint8_t>{}), path);
+}
+
 // Counts a command takes from its flags: images to draw or evaluate, and images per batch.
 // Far above any real use; past them a flag is a typo, refused before anything is allocated.
 constexpr int64_t kMaxImages = 1000000, kMaxBatch = 65536;

@@ -15,6 +15,9 @@
 #include "sample.hpp"
 #include "tasks.hpp"
 #include "train.hpp"
+#if defined(DDPMKIT_WITH_MPI)
+#include <ddpmkit/dist/mpi.hpp>
+#endif
 
 using namespace cli;
 
@@ -37,6 +40,11 @@ const char* const kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+#if defined(DDPMKIT_WITH_MPI)
+    dist::Mpi mpi(argc, argv);
+    dist::MpiGroup world;
+    process_group() = &world;
+#endif
     if (argc < 2) {  // a usage error: the usage goes to stderr
         std::fprintf(stderr, "%s", kUsage);
         return 2;
@@ -58,13 +66,23 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ddpmkit: unknown command \"%s\"\n\n%s", command.c_str(), kUsage);
         return 2;
     }
+    // A process that fails alone ends them all: the others would wait for it forever. Every
+    // process checks the flags, so a usage error is printed by rank 0 only.
+    auto fail = [&](int code, const std::string& message) {
+        const int rank = processes().rank(), size = processes().size();
+        if (rank == 0 || code != 2) std::fprintf(stderr, "ddpmkit %s%s: %s\n", command.c_str(), size > 1 ? (" (rank " + std::to_string(rank) + ")").c_str() : "", message.c_str());
+#if defined(DDPMKIT_WITH_MPI)
+        if (size > 1 && code != 2) dist::Mpi::abort(code);
+#endif
+        return code;
+    };
     try {
+        if (processes().size() > 1 && command != "train")
+            throw UsageError("under mpirun only train runs data parallel; run " + command + " as one process");
         return it->second(argc - 2, argv + 2);
     } catch (const UsageError& e) {
-        std::fprintf(stderr, "ddpmkit %s: %s (see ddpmkit %s --help)\n", command.c_str(), e.what(), command.c_str());
-        return 2;
+        return fail(2, std::string(e.what()) + " (see ddpmkit " + command + " --help)");
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "ddpmkit %s: %s\n", command.c_str(), e.what());
-        return 1;
+        return fail(1, e.what());
     }
 }

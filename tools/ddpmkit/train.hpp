@@ -20,6 +20,8 @@
 
 #include <ddpmkit/io/plot.hpp>
 
+#include <optional>
+
 #include "common.hpp"
 
 namespace cli {
@@ -100,6 +102,7 @@ inline const std::vector<std::pair<std::string, std::vector<std::string>>> kRunF
     {"factor", {"superres_factor"}},
     {"lr-decay", {"lr_decay"}},
     {"batch", {"batch"}},
+    {"micro-batches", {"micro_batches"}},
     {"lr", {"lr"}},
     {"warmup", {"warmup"}},
     {"ema", {"ema_decay"}},
@@ -138,6 +141,8 @@ inline train::TrainConfig run_config(const Flags& f) {
     }
     c.lr_decay = f.integer("lr-decay", 0);
     c.batch = f.integer("batch", 1);
+    c.processes = processes().size();
+    c.micro_batches = f.integer("micro-batches", 1);
     c.lr = f.number("lr", 0);
     c.warmup = f.integer("warmup", 0);
     c.ema_decay = f.number("ema", 0);
@@ -172,7 +177,8 @@ inline int cmd_train(int argc, char** argv) {
                     {"label-dropout", "P", "with --classes: share of labels replaced by the null label", "0.1"},
                     {"task", "NAME", "generate, or superres: SR3, conditioned on the image shrunk by --factor and upsampled", "generate"},
                     {"factor", "F", "with --task superres: the factor of the low resolution (4: 28x28 from 7x7)", "4"},
-                    {"batch", "B", "batch size", "64"},
+                    {"batch", "B", "batch size (under mpirun: of all the processes together)", "64"},
+                    {"micro-batches", "K", "gradient accumulation: each process's examples go through the model in K parts", "1"},
                     {"lr", "LR", "Adam learning rate", "1e-3"},
                     {"warmup", "N", "linear learning-rate warmup steps", "200"},
                     {"lr-decay", "N", "cosine decay of the learning rate to 0 at step N (0: constant)", "0"},
@@ -195,7 +201,7 @@ inline int cmd_train(int argc, char** argv) {
     if (f.on("resume")) {
         train::TrainConfig saved;
         try {
-            saved = train::TrainConfig::from_metadata(safetensors::File::read(out + "/checkpoint.safetensors").metadata());
+            saved = train::TrainConfig::from_metadata(read_on_root(out + "/checkpoint.safetensors").metadata());
         } catch (const std::exception& e) {
             throw std::runtime_error("--resume: " + std::string(e.what()));
         }
@@ -209,6 +215,10 @@ inline int cmd_train(int argc, char** argv) {
                                          have.at(key) + ": a resumed run keeps its checkpoint's settings");
         if (f.on("classes") && saved.model.num_classes == 0)
             throw UsageError("--classes asks for a class-conditional model, but the checkpoint's has no classes");
+        if (saved.processes != c.processes)
+            throw std::runtime_error("--resume: the checkpoint was trained by " + std::to_string(saved.processes) + " process" +
+                                     (saved.processes == 1 ? "" : "es") + ", and " + std::to_string(c.processes) + (c.processes == 1 ? " is" : " are") +
+                                     " running: continue it with mpirun -np " + std::to_string(saved.processes) + " (a process count is part of a run)");
         c = saved;
     }
     c.detect_anomaly = f.on("detect-anomaly");
@@ -219,12 +229,15 @@ inline int cmd_train(int argc, char** argv) {
     if (c.minutes <= 0 && c.steps <= 0) throw UsageError("--minutes and --steps are both 0: give a time or a step limit");
     const int64_t threads = f.integer("threads", 0, 4096);
     if (f.on("resume") && f.on("overwrite")) throw UsageError("--resume continues the checkpoint, --overwrite replaces it: give one");
-    make_output_dir(out);
-    const FolderLock lock(out);
-    remove_stale_temporaries(out);
-    const std::string checkpoint = out + "/checkpoint.safetensors";
-    if (!f.on("resume") && !f.on("overwrite") && ::access(checkpoint.c_str(), F_OK) == 0)
-        throw UsageError(out + " holds a checkpoint already: --resume continues it, --overwrite replaces it (and the log)");
+    std::optional<FolderLock> lock;  // rank 0 writes the folder
+    if (processes().is_root()) {
+        make_output_dir(out);
+        lock.emplace(out);
+        remove_stale_temporaries(out);
+        const std::string checkpoint = out + "/checkpoint.safetensors";
+        if (!f.on("resume") && !f.on("overwrite") && ::access(checkpoint.c_str(), F_OK) == 0)
+            throw UsageError(out + " holds a checkpoint already: --resume continues it, --overwrite replaces it (and the log)");
+    }
 
     if (threads > 0) set_num_threads(static_cast<int>(threads));
     const std::string data_name = c.data.empty() ? f.choice("data", kDataSets) : c.data;  // a resumed run: its checkpoint's
@@ -246,12 +259,15 @@ inline int cmd_train(int argc, char** argv) {
             c.model.cond_ch = c.model.in_ch;
         }
     }
-    train::Run trainer(c, std::move(data), out);
+    train::Run trainer(c, std::move(data), out, processes());
     if (f.on("resume")) trainer.resume();
-    std::printf("training a %lld-parameter U-Net on %s, %s, %s loss; output in %s/\n",
-                static_cast<long long>(trainer.model().num_parameters()), data_name.c_str(),
-                (trainer.step() > 0 ? "resuming at step " + std::to_string(trainer.step()) : std::string("from scratch")).c_str(),
-                train::TrainConfig::loss_name(c.loss).c_str(), out.c_str());
+    if (processes().is_root())
+        std::printf("training a %lld-parameter U-Net on %s, %s, %s loss%s; output in %s/\n",
+                    static_cast<long long>(trainer.model().num_parameters()), data_name.c_str(),
+                    (trainer.step() > 0 ? "resuming at step " + std::to_string(trainer.step()) : std::string("from scratch")).c_str(),
+                    train::TrainConfig::loss_name(c.loss).c_str(),
+                    c.processes > 1 ? (", " + std::to_string(c.processes) + " processes of " + std::to_string(c.batch / c.processes) + " examples").c_str() : "",
+                    out.c_str());
     std::fflush(stdout);  // before the progress line on stderr, also when stdout is a file or a pipe
     std::signal(SIGINT, handle_stop_signal);
     std::signal(SIGTERM, handle_stop_signal);
@@ -261,6 +277,7 @@ inline int cmd_train(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", e.what());
         return 1;
     }
+    if (!processes().is_root()) return 0;
     std::printf("step %lld: checkpoint %s\n", static_cast<long long>(trainer.step()), trainer.checkpoint_path().c_str());
     if (f.on("no-pictures")) return 0;
 

@@ -49,6 +49,8 @@ struct TrainConfig {
     // and upsampled bilinearly, as model.cond_ch extra input channels.
     int64_t superres_factor = 0;
     int64_t batch = 64;
+    int64_t processes = 1;      // data parallelism: each of them takes batch / processes examples
+    int64_t micro_batches = 1;  // gradient accumulation: each process's examples in this many parts
     double lr = 1e-3;
     int64_t warmup = 200;
     int64_t lr_decay = 0;  // > warmup: cosine decay of the learning rate to 0 at this step
@@ -69,7 +71,7 @@ struct TrainConfig {
 
     // Limits past any run this library makes (the model's: UNetConfig's), checked before
     // anything is allocated: past them a setting comes from a corrupt file or a mistyped flag.
-    static constexpr int64_t kMaxTimesteps = 100000, kMaxBatch = 65536, kMaxSteps = int64_t(1) << 40;
+    static constexpr int64_t kMaxTimesteps = 100000, kMaxBatch = 65536, kMaxSteps = int64_t(1) << 40, kMaxProcesses = 65536;
 
     // Throws std::invalid_argument naming the first setting that cannot work.
     void validate() const {
@@ -81,6 +83,9 @@ struct TrainConfig {
         };
         in_range("timesteps", timesteps, 1, kMaxTimesteps);
         in_range("batch", batch, 1, kMaxBatch);
+        in_range("processes", processes, 1, kMaxProcesses);
+        if (batch % processes != 0) fail("batch " + std::to_string(batch) + " does not divide among " + std::to_string(processes) + " processes");
+        in_range("micro_batches", micro_batches, 1, batch / processes);
         in_range("warmup", warmup, 0, kMaxSteps), in_range("lr_decay", lr_decay, 0, kMaxSteps), in_range("steps", steps, 0, kMaxSteps);
         in_range("superres_factor", superres_factor, 0, model.res);
         auto real = [&](const char* name, double value, double low, double high, bool high_open) {
@@ -111,6 +116,8 @@ struct TrainConfig {
         m["lr_decay"] = std::to_string(lr_decay);
         m["superres_factor"] = std::to_string(superres_factor);
         m["batch"] = std::to_string(batch);
+        m["processes"] = std::to_string(processes);
+        m["micro_batches"] = std::to_string(micro_batches);
         m["lr"] = std::to_string(lr);
         m["warmup"] = std::to_string(warmup);
         m["grad_clip"] = std::to_string(grad_clip);
@@ -160,6 +167,8 @@ struct TrainConfig {
         if (has("lr_decay")) c.lr_decay = number("lr_decay", integer);
         if (has("superres_factor")) c.superres_factor = number("superres_factor", natural);
         c.batch = number("batch", integer);
+        if (has("processes")) c.processes = number("processes", integer);
+        if (has("micro_batches")) c.micro_batches = number("micro_batches", integer);
         c.lr = number("lr", real);
         c.warmup = number("warmup", integer);
         c.grad_clip = number("grad_clip", real);

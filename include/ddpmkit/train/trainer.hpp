@@ -214,7 +214,16 @@ public:
         const Clock::time_point start = Clock::now();
         auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
         for (auto& o : observers_) o->on_start(*this);
-        while ((steps <= 0 || step_ < steps) && (minutes <= 0 || elapsed() < minutes * 60.0) && !stop_requested()) {
+        auto keep_going = [&] {
+            bool go = (steps <= 0 || step_ < steps) && (minutes <= 0 || elapsed() < minutes * 60.0) && !stop_requested();
+            if (group().size() > 1) {  // the processes stop together, when the first of them would
+                double stops = go ? 0.0 : 1.0;
+                group().all_reduce_sum(&stops, 1);
+                go = stops == 0.0;
+            }
+            return go;
+        };
+        while (keep_going()) {
             StepReport r = train_step();
             r.seconds = elapsed();
             for (auto& o : observers_) o->on_step(*this, r);
@@ -492,14 +501,18 @@ private:
 
 // A U-Net from a TrainConfig trained on an image data set, into an output folder: the
 // checkpoint, log.csv, sample grids. resume() continues the folder's checkpoint exactly.
+//
+// Data parallel (a group of several processes): every process trains its share of each batch;
+// rank 0 alone reads the checkpoint (and sends it to the others), writes the checkpoint, the log
+// and the pictures, and reports.
 class Run {
 public:
-    Run(TrainConfig config, ImageDataset data, std::string out_dir)
-        : c_(std::move(config)),
+    Run(TrainConfig config, ImageDataset data, std::string out_dir, dist::Group& group = dist::solo())
+        : c_(checked_for(std::move(config), group)),
           out_(std::move(out_dir)),
           model_(c_.model, c_.seed),
           data_(DataLoader(std::move(data), c_.batch, c_.seed, LoaderOptions{true, c_.flip}), c_.model.num_classes > 0, c_.superres_factor),
-          trainer_(model_, diffusion::Schedule::named(c_.schedule, c_.timesteps), data_, trainer_options(c_)) {
+          trainer_(model_, diffusion::Schedule::named(c_.schedule, c_.timesteps), data_, trainer_options(c_, group)) {
         const ImageDataset& d = data_.loader().dataset();
         const Shape& s = d.images.shape();
         if (s[1] != c_.model.in_ch || s[2] != c_.model.res || s[3] != c_.model.res)
@@ -514,7 +527,7 @@ public:
                                         (c_.superres_factor > 0 ? "super-resolution needs in_ch" : "only super-resolution takes any"));
         if (c_.param.variance == diffusion::ModelVariance::Learned && c_.model.out_channels() != 2 * c_.model.in_ch)
             throw std::invalid_argument("Run: a learned variance needs out_ch = 2 in_ch");
-        make_output_dir(out_);  // every missing level, checked writable before any training
+        if (group.is_root()) make_output_dir(out_);  // every missing level, checked writable before any training
     }
 
     std::string checkpoint_path() const { return out_ + "/checkpoint.safetensors"; }
@@ -525,7 +538,9 @@ public:
 
     // Continues from the checkpoint in the output folder; its settings must be this run's.
     void resume() {
-        const safetensors::File f = safetensors::File::read(checkpoint_path());
+        dist::Group& g = trainer_.group();
+        const safetensors::File f =
+            safetensors::File::parse(dist::broadcast_bytes(g, g.is_root() ? read_whole_file(checkpoint_path()) : std::vector<uint8_t>{}), checkpoint_path());
         const TrainConfig saved = TrainConfig::from_metadata(f.metadata());
         if (saved.to_metadata() != c_.to_metadata())
             throw std::invalid_argument("Run::resume: " + checkpoint_path() + " was written with other settings");
@@ -536,13 +551,25 @@ public:
         }
         resumed_ = true;
         saved_step_ = trainer_.step();
-        trim_log(saved_step_);
+        if (g.is_root()) trim_log(saved_step_);
     }
 
     // Trains to the config's step or time limit (or SIGINT), reporting as the program does,
     // and writes the last checkpoint. Throws TrainingDiverged when training stops being finite,
     // naming the step of the checkpoint on disk (every saved step passed the checks).
     void run() {
+        if (trainer_.group().is_root()) add_reporting();
+        try {
+            trainer_.run(c_.steps, c_.minutes);
+        } catch (const TrainingDiverged& e) {
+            throw TrainingDiverged(std::string(e.what()) + "; " +
+                                   (saved_step_ < 0 ? "no checkpoint was written"
+                                                    : "the last good checkpoint, of step " + std::to_string(saved_step_) + ", is kept in " + checkpoint_path()));
+        }
+    }
+
+    // The log, the progress line, the checkpoints and the sample grids (rank 0's part of run()).
+    void add_reporting() {
         trainer_.add_observer(std::make_shared<CsvObserver>(log_path(), c_.log_every, resumed_));
         trainer_.add_observer(std::make_shared<ProgressObserver>(c_.steps, c_.minutes, c_.loss == diffusion::LossType::Hybrid));
         trainer_.add_observer(std::make_shared<CheckpointObserver>([this] { save_checkpoint(); }, c_.checkpoint_every, c_.checkpoint_minutes));
@@ -551,13 +578,6 @@ public:
             std::snprintf(name, sizeof name, "/samples_step_%06lld.png", static_cast<long long>(step));
             write_sample_grid(out_ + name);
         }));
-        try {
-            trainer_.run(c_.steps, c_.minutes);
-        } catch (const TrainingDiverged& e) {
-            throw TrainingDiverged(std::string(e.what()) + "; " +
-                                   (saved_step_ < 0 ? "no checkpoint was written"
-                                                    : "the last good checkpoint, of step " + std::to_string(saved_step_) + ", is kept in " + checkpoint_path()));
-        }
     }
 
     void save_checkpoint() {
@@ -642,8 +662,17 @@ private:
         out.commit();
     }
 
-    static TrainerOptions trainer_options(const TrainConfig& c) {
+    static TrainConfig checked_for(TrainConfig c, const dist::Group& group) {
+        if (c.processes != group.size())
+            throw std::invalid_argument("Run: the run is set for " + std::to_string(c.processes) + " processes, and " + std::to_string(group.size()) +
+                                        (group.size() == 1 ? " is" : " are") + " running");
+        return c;
+    }
+
+    static TrainerOptions trainer_options(const TrainConfig& c, dist::Group& group) {
         TrainerOptions o;
+        o.group = &group;
+        o.micro_batches = c.micro_batches;
         o.param = c.param;
         o.loss = c.loss;
         const diffusion::Schedule s = diffusion::Schedule::named(c.schedule, c.timesteps);

@@ -29,6 +29,15 @@ inline safetensors::File read_on_root(const std::string& path) {
     return safetensors::File::parse(dist::broadcast_bytes(g, g.is_root() ? read_whole_file(path) : std::vector<uint8_t>{}), path);
 }
 
+// Where part j of a piece of work (a batch of samples or of test images) starts in each random
+// stream it draws from: 2^32 blocks apart, far more than a part draws. A part's numbers then
+// depend on j alone, not on the parts drawn before it, so any process can draw any part and the
+// output does not depend on the process count.
+inline uint64_t part_counter(int64_t j) { return static_cast<uint64_t>(j) << 32; }
+
+// Which parts of `parts` this process draws: dist::share's contiguous share.
+inline std::pair<int64_t, int64_t> my_parts(int64_t parts) { return dist::share(parts, processes().rank(), processes().size()); }
+
 // Counts a command takes from its flags: images to draw or evaluate, and images per batch.
 // Far above any real use; past them a flag is a typo, refused before anything is allocated.
 constexpr int64_t kMaxImages = 1000000, kMaxBatch = 65536;
@@ -122,8 +131,10 @@ inline void check_steps(const SamplerChoice& s, const train::LoadedModel& m) {
 
 // The chosen sampler on the checkpoint's process, its noise drawn from a stream of its own
 // (x_T comes from the seed's stream).
-inline std::unique_ptr<diffusion::ProcessSampler<float>> make_sampler(SamplerChoice s, const train::LoadedModel& m, uint64_t seed) {
-    s.options.rng = Rng(seed ^ 0x6e6f697365ULL);
+// counter: where in its stream the sampler's noise starts (work split in parts: part_counter).
+inline std::unique_ptr<diffusion::ProcessSampler<float>> make_sampler(SamplerChoice s, const train::LoadedModel& m, uint64_t seed,
+                                                                       uint64_t counter = 0) {
+    s.options.rng = Rng(seed ^ 0x6e6f697365ULL, counter);
     return diffusion::make_sampler<float>(s.name, m.schedule, m.config.param, s.options);
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <utility>
@@ -26,25 +27,35 @@ inline int cmd_nll(int argc, char** argv) {
     const std::string data_name = f.choice("data", kDataSets);
     const int64_t images = f.integer("images", 2, kMaxImages), batch = f.integer("batch", 1, kMaxBatch),
                   K = f.integer("timesteps", 0, train::TrainConfig::kMaxTimesteps);
-    Rng rng(static_cast<uint64_t>(f.integer("seed", 0)));
+    const uint64_t seed = static_cast<uint64_t>(f.integer("seed", 0));
     const train::LoadedModel m = load_checkpoint(f);
     if (K > m.schedule.num_steps() - 1)
         throw UsageError("--timesteps " + std::to_string(K) + " is more than the checkpoint's " +
                          std::to_string(m.schedule.num_steps() - 1) + " KL terms");
     const ImageDataset test = load_data(data_name, f.str("data-dir"), false);
     const int64_t n = std::min(images, test.size());
+    // Batch j of test images draws its noise from its own part of the stream: under mpirun each
+    // process takes its share of the batches, and the terms are the same.
     diffusion::BoundTerms all;
-    ProgressLine progress(n);
-    for (int64_t done = 0; done < n; done += batch) {
+    for (std::vector<double>* v : {&all.decoder, &all.kl, &all.prior, &all.total}) v->assign(static_cast<size_t>(n), 0.0);
+    const auto [first, last] = my_parts((n + batch - 1) / batch);
+    std::unique_ptr<ProgressLine> progress;  // rank 0's share
+    if (processes().is_root()) progress = std::make_unique<ProgressLine>(std::min(n, last * batch) - first * batch);
+    for (int64_t j = first; j < last; ++j) {
+        const int64_t done = j * batch;
         const TensorF x0 = test.images.slice(done, std::min(n, done + batch)).clone();
+        Rng rng(seed, part_counter(j));
         const diffusion::BoundTerms b = K == 0 ? diffusion::calc_bpd(m.schedule, m.config.param, train::denoiser(*m.model), x0, rng)
                                                : diffusion::estimate_bpd(m.schedule, m.config.param, train::denoiser(*m.model), x0, K, rng);
-        all.decoder.insert(all.decoder.end(), b.decoder.begin(), b.decoder.end());
-        all.kl.insert(all.kl.end(), b.kl.begin(), b.kl.end());
-        all.prior.insert(all.prior.end(), b.prior.begin(), b.prior.end());
-        all.total.insert(all.total.end(), b.total.begin(), b.total.end());
-        progress.update(done + x0.size(0));
+        std::copy(b.decoder.begin(), b.decoder.end(), all.decoder.begin() + done);
+        std::copy(b.kl.begin(), b.kl.end(), all.kl.begin() + done);
+        std::copy(b.prior.begin(), b.prior.end(), all.prior.begin() + done);
+        std::copy(b.total.begin(), b.total.end(), all.total.begin() + done);
+        if (progress) progress->update(done + x0.size(0) - first * batch);
     }
+    for (std::vector<double>* v : {&all.decoder, &all.kl, &all.prior, &all.total})  // each image's terms are non-zero on one process only
+        processes().all_reduce_sum(v->data(), n);
+    if (!processes().is_root()) return 0;
     auto mean_se = [](const std::vector<double>& v) {
         const double mean = std::accumulate(v.begin(), v.end(), 0.0) / double(v.size());
         double ss = 0;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include "common.hpp"
@@ -26,11 +27,11 @@ inline int cmd_sample(int argc, char** argv) {
     const SamplerChoice sampler = sampler_choice(f);
     const int64_t n = f.integer("n", 1, kMaxImages), batch = std::min(n, f.integer("batch", 1, kMaxBatch));
     const uint64_t seed = static_cast<uint64_t>(f.integer("seed", 0));
-    Rng rng(seed);
     const std::string out = f.str("out"), raw = f.str("raw");
     if (f.str("checkpoint").empty()) throw UsageError("--checkpoint FILE is required");
-    prepare_output_file(out);
-    if (!raw.empty()) prepare_output_file(raw);
+    const bool root = processes().is_root();
+    if (root) prepare_output_file(out);
+    if (root && !raw.empty()) prepare_output_file(raw);
     const train::LoadedModel m = load_checkpoint(f);
     check_steps(sampler, m);
 
@@ -46,22 +47,27 @@ inline int cmd_sample(int argc, char** argv) {
         mc.num_classes > 0 ? diffusion::classifier_free_guidance<float>(train::denoiser(*m.model), guidance, mc.num_classes)
                            : train::denoiser(*m.model);
     const int64_t per_class = mc.num_classes > 0 ? (n + mc.num_classes - 1) / mc.num_classes : n;
-    TensorF all({n, mc.in_ch, mc.res, mc.res});
+    TensorF all({n, mc.in_ch, mc.res, mc.res});  // zeros where other processes draw
     Tensor<int64_t> asked({n});
-    const auto stepper = make_sampler(sampler, m, seed);
-    ProgressLine progress(n);
-    for (int64_t done = 0; done < n; done += batch) {
-        const int64_t b = std::min(batch, n - done);
-        stepper->restart();
+    for (int64_t i = 0; i < n; ++i) asked(i) = mc.num_classes == 0 ? 0 : label >= 0 ? label : i / per_class;
+    // Batch j of `batch` samples draws x_T and the sampler's noise from its own part of the
+    // streams: under mpirun each process draws its share of the batches, the same samples.
+    const int64_t batches = (n + batch - 1) / batch;
+    const auto [first, last] = my_parts(batches);
+    std::unique_ptr<ProgressLine> progress;  // rank 0's share
+    if (root) progress = std::make_unique<ProgressLine>(std::min(n, last * batch) - first * batch);
+    for (int64_t j = first; j < last; ++j) {
+        const int64_t done = j * batch, b = std::min(batch, n - done);
+        const auto stepper = make_sampler(sampler, m, seed, part_counter(j));
         nn::Condition<float> cond;
-        if (mc.num_classes > 0) {  // class `label`, or a row of per_class samples for each class in turn
-            cond.labels = Tensor<int64_t>({b});
-            for (int64_t i = 0; i < b; ++i) asked(done + i) = cond.labels(i) = label >= 0 ? label : (done + i) / per_class;
-        }
-        const TensorF x = diffusion::sample(*stepper, model, TensorF::randn({b, mc.in_ch, mc.res, mc.res}, rng), cond);
+        if (mc.num_classes > 0) cond.labels = asked.slice(done, done + b);  // class `label`, or a row of per_class samples for each class in turn
+        Rng noise(seed, part_counter(j));
+        const TensorF x = diffusion::sample(*stepper, model, TensorF::randn({b, mc.in_ch, mc.res, mc.res}, noise), cond);
         std::copy(x.data(), x.data() + x.numel(), all.data() + done * x.numel() / b);
-        progress.update(done + b);
+        if (progress) progress->update(done + b - first * batch);
     }
+    processes().all_reduce_sum(all.data(), all.numel());  // every sample is non-zero on one process only
+    if (!root) return 0;
     GridOptions grid;
     if (mc.num_classes > 0 && label < 0) grid.cols = static_cast<int>(per_class);
     write_grid_png(out, all, grid);

@@ -124,6 +124,8 @@ struct StepReport {
     double grad_norm = NAN;    // before clipping
     double lr = NAN;
     double seconds = 0.0;      // since this run started
+    double step_seconds = 0.0;           // this step's time
+    double communication_seconds = 0.0;  // of which summing over the processes (data parallelism)
 };
 
 class Trainer;
@@ -249,6 +251,13 @@ private:
     // in micro_batches parts: the loss is the sum over every process's rows of the weighted
     // per-example losses / B, so that the summed gradients are those of the whole batch.
     StepReport unguarded_step() {
+        const Clock::time_point start = Clock::now();
+        double communication = 0.0;
+        auto communicate = [&](auto&& collective) {
+            const Clock::time_point t0 = Clock::now();
+            collective();
+            communication += std::chrono::duration<double>(Clock::now() - t0).count();
+        };
         dist::Group& g = group();
         const int64_t B = data_.batch_size();
         const auto [first, last] = dist::share(B, g.rank(), g.size());
@@ -292,17 +301,17 @@ private:
             if (!std::isfinite(sums[0])) break;  // every process finds it after the sum below
             loss.backward();  // adds to the parameters' gradients
         }
-        g.all_reduce_sum(sums, 3);
+        communicate([&] { g.all_reduce_sum(sums, 3); });
         StepReport r;
         r.step = step_ + 1;
         r.loss = sums[0];
         if (has_mse) r.mse = sums[1] / static_cast<double>(B);
         if (has_vb) r.vb = sums[2] / static_cast<double>(B);
         if (!std::isfinite(r.loss)) diverged("the loss became " + std::string(std::isnan(r.loss) ? "NaN" : "infinite"));
-        if (g.size() > 1) all_reduce_gradients();
+        if (g.size() > 1) communicate([&] { all_reduce_gradients(); });
         r.grad_norm = clip_grad_norm(model_.parameters(), o_.grad_clip > 0 ? o_.grad_clip : HUGE_VAL);
         if (!std::isfinite(r.grad_norm)) diverged("the gradient's norm became " + std::string(std::isnan(r.grad_norm) ? "NaN" : "infinite"));
-        g.all_reduce_sum(losses.data(), B);  // each example's loss is non-zero on one process only
+        communicate([&] { g.all_reduce_sum(losses.data(), B); });  // each example's loss is non-zero on one process only
         timesteps_->update(draw.t, losses);
         r.lr = opt_.lr = o_.lr.at(step_);
         opt_.step();
@@ -313,6 +322,8 @@ private:
                                            (std::isnan(p->value().data()[i]) ? "NaN" : "infinite") + " at step " + std::to_string(step_ + 1));
         ema_.update();
         ++step_;
+        r.communication_seconds = communication;
+        r.step_seconds = std::chrono::duration<double>(Clock::now() - start).count();
         return r;
     }
 
@@ -417,12 +428,16 @@ public:
         first_ = t.step();
         line_ = std::make_unique<ProgressLine>(steps_ > 0 ? steps_ : first_ + 1, first_);
     }
-    void on_step(Trainer&, const StepReport& r) override {
+    void on_step(Trainer& t, const StepReport& r) override {
         if (steps_ <= 0 && minutes_ > 0 && r.seconds > 0)  // a timed run: estimate where it will end
             line_->set_total(r.step + static_cast<int64_t>(double(r.step - first_) / r.seconds * (minutes_ * 60.0 - r.seconds)));
         shown_ = {{"loss", r.loss}};
         if (show_vb_) shown_.push_back({"vb", r.vb});
         shown_.push_back({"grad", r.grad_norm});
+        if (t.group().size() > 1) {  // the share of the step spent summing over the processes, averaged
+            communication_ += r.communication_seconds, stepping_ += r.step_seconds;
+            shown_.push_back({"comm%", 100.0 * communication_ / stepping_});
+        }
         line_->update(r.step, shown_);
     }
     void on_end(Trainer& t) override {
@@ -438,6 +453,7 @@ private:
     double minutes_;
     bool show_vb_;
     int64_t first_ = 0;
+    double communication_ = 0.0, stepping_ = 0.0;
     std::unique_ptr<ProgressLine> line_;
     NamedValues shown_;
 };

@@ -73,20 +73,24 @@ TEST_CASE("mpi: broadcast_bytes and all_gather in rank order") {
 TEST_CASE("mpi: N processes with batch B take one process's steps, bit-identical everywhere and run to run") {
     train::TrainerOptions one;
     one.group = &dist::solo();
-    const std::vector<TensorF> alone = test::train_tiny_unet(one, 3);
+    const test::TinyRun alone = test::train_tiny_unet(one, 3);
     train::TrainerOptions shared;
     shared.group = &world();
-    const std::vector<TensorF> together = test::train_tiny_unet(shared, 3);
+    const test::TinyRun together = test::train_tiny_unet(shared, 3);
     // The same examples, timesteps and noise; the gradient's float sums only in another order.
-    const double d = test::max_relative_difference(alone, together);
-    CHECK(d < 1e-5);
-    CHECK(d > 0.0);  // equal bits would mean each process took the whole batch
-    CHECK(same_on_every_process(together));
-    const std::vector<TensorF> again = test::train_tiny_unet(shared, 3);
-    CHECK(test::max_relative_difference(together, again) == 0.0);
+    const test::RunDistance d = test::distance(alone, together);
+    CHECK(d.weights < test::kWeightTolerance);
+    CHECK(d.grad_norms < test::kGradNormTolerance);
+    CHECK(d.weights > 0.0);  // equal bits would mean each process took the whole batch
+    CHECK(same_on_every_process(together.params));
+    const test::TinyRun again = test::train_tiny_unet(shared, 3);
+    CHECK(test::distance(together, again).weights == 0.0);
+    CHECK(test::distance(together, again).grad_norms == 0.0);
     // With micro-batches too.
     shared.micro_batches = 2;
-    CHECK(test::max_relative_difference(alone, test::train_tiny_unet(shared, 3)) < 1e-5);
+    const test::RunDistance dm = test::distance(alone, test::train_tiny_unet(shared, 3));
+    CHECK(dm.weights < test::kWeightTolerance);
+    CHECK(dm.grad_norms < test::kGradNormTolerance);
 }
 
 int main(int argc, char** argv) {

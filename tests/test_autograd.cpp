@@ -204,6 +204,26 @@ TEST_CASE("autograd: gradients accumulate, zero_grad clears them, backward repea
     CHECK(std::memcmp(w.grad().data(), first.data(), sizeof(float) * static_cast<size_t>(first.numel())) == 0);
 }
 
+TEST_CASE("autograd: backward tells each leaf's gradient the moment it is complete") {
+    // w1 is read twice (both ops must have passed theirs on first), w2 once, late in the forward
+    // pass (so early in the backward one); x needs no gradient and is never reported.
+    Rng rng(8);
+    VarD w1(TensorD::randn({4, 4}, rng), true), w2(TensorD::randn({4}, rng), true);
+    const VarD x(TensorD::randn({3, 4}, rng));
+    const VarD h = tanh(matmul(x, w1)) * matmul(x, w1);
+    const VarD loss = sum(silu(h + w2));
+    std::vector<std::pair<const VarD::Node*, TensorD>> seen;  // each leaf, and its gradient then
+    loss.backward([&](const VarD::Node& leaf) { seen.push_back({&leaf, leaf.grad.clone()}); });
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[0].first == w2.node().get());  // the backward pass reaches w2 first
+    CHECK(seen[1].first == w1.node().get());
+    // What each leaf had then is its whole gradient: the same as after a plain backward.
+    for (VarD* w : {&w1, &w2}) w->zero_grad();
+    loss.backward();
+    CHECK(std::memcmp(seen[0].second.data(), w2.grad().data(), sizeof(double) * 4) == 0);
+    CHECK(std::memcmp(seen[1].second.data(), w1.grad().data(), sizeof(double) * 16) == 0);
+}
+
 TEST_CASE("autograd: the no-grad guard records nothing; detach cuts the graph") {
     VarF w(TensorF({3}, 1.0f), true);
     {

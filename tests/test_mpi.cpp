@@ -4,7 +4,10 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <cstring>
 #include <vector>
 
@@ -70,6 +73,110 @@ TEST_CASE("mpi: broadcast_bytes and all_gather in rank order") {
     }
 }
 
+TEST_CASE("mpi: started sums advance while the caller works and end as the blocking sums") {
+    const int rank = world().rank();
+    const std::vector<int64_t> lengths = {0, 1, 5, 1003, 40000};
+    std::vector<std::vector<float>> started, blocking;
+    for (int64_t n : lengths) {
+        std::vector<float> v(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) v[size_t(i)] = 0.1f * float((i * 7 + rank) % 11) + 1e-7f * float(rank);
+        started.push_back(v);
+        blocking.push_back(v);
+    }
+    for (size_t k = 0; k < lengths.size(); ++k) {
+        world().start_sum(started[k].data(), lengths[k]);
+        world().progress_sums();
+    }
+    double between = rank + 1.0;  // a blocking sum while sums are under way comes after them
+    world().all_reduce_sum(&between, 1);
+    CHECK(between == world().size() * (world().size() + 1) / 2.0);
+    world().wait_sums();
+    for (size_t k = 0; k < lengths.size(); ++k) {
+        world().all_reduce_sum(blocking[k].data(), lengths[k]);
+        CAPTURE(lengths[k]);
+        CHECK(started[k] == blocking[k]);  // the same ring, the same bits
+    }
+}
+
+namespace {
+
+// The world, counting the sums started and calling a function at the first.
+struct WatchedGroup final : dist::Group {
+    std::function<void()> at_first_start;
+    int starts = 0;
+    int rank() const override { return world().rank(); }
+    int size() const override { return world().size(); }
+    void all_reduce_sum(float* data, int64_t n) override { world().all_reduce_sum(data, n); }
+    void all_reduce_sum(double* data, int64_t n) override { world().all_reduce_sum(data, n); }
+    void start_sum(float* data, int64_t n) override {
+        if (starts++ == 0) at_first_start();
+        world().start_sum(data, n);
+    }
+    void progress_sums() override { world().progress_sums(); }
+    void wait_sums() override { world().wait_sums(); }
+    void broadcast(void* data, int64_t bytes, int root) override { world().broadcast(data, bytes, root); }
+    void all_gather(const void* data, int64_t bytes, void* out) override { world().all_gather(data, bytes, out); }
+};
+
+}  // namespace
+
+TEST_CASE("mpi: GradientSum sums the gradients in buckets that start during the backward pass") {
+    nn::UNetConfig c;
+    c.ch = 8, c.mult = {1, 2}, c.blocks = 1, c.attn = {4}, c.groups = 4, c.res = 8;
+    nn::UNet<float> model(c, 3);
+    const std::vector<VarF*> params = model.parameters();
+    Rng rng(40 + uint64_t(world().rank()));  // each process its own examples
+    const VarF x(TensorF::randn({2, 1, 8, 8}, rng));
+    const Tensor<int64_t> t({2}, std::vector<int64_t>{3, 70});
+    auto loss = [&] { const VarF out = model.forward(x, t); return mean(out * out); };
+
+    // Each process's own gradients, gathered: the expected sum, added in rank order in double.
+    model.zero_grad();
+    loss().backward();
+    std::vector<double> expected;
+    for (VarF* p : params) {
+        std::vector<float> all(static_cast<size_t>(p->numel() * world().size()));
+        world().all_gather(p->grad().data(), p->numel() * int64_t(sizeof(float)), all.data());
+        for (int64_t i = 0; i < p->numel(); ++i) {
+            double s = 0.0;
+            for (int r = 0; r < world().size(); ++r) s += all[size_t(r * p->numel() + i)];
+            expected.push_back(s);
+        }
+    }
+
+    for (int64_t bucket_bytes : {int64_t(0), int64_t(1024), int64_t(1) << 20}) {
+        CAPTURE(bucket_bytes);
+        WatchedGroup group;
+        bool first_gradient_pending = false;  // the model's first parameter is the backward pass's last
+        group.at_first_start = [&] {
+            const TensorF& g = params[0]->grad();
+            first_gradient_pending = std::all_of(g.data(), g.data() + g.numel(), [](float v) { return v == 0.0f; });
+        };
+        train::GradientSum sum(group, params, bucket_bytes);
+        model.zero_grad();
+        sum.backward(loss());
+        CHECK(group.starts == sum.buckets());  // every bucket was complete by the end of the backward pass
+        if (sum.buckets() > 1) CHECK(first_gradient_pending);  // ... and the first started long before
+        CHECK(sum.finish() >= 0.0);
+        double worst = 0.0, largest = 0.0;  // |error| and |gradient| at most
+        bool two_exact = true;  // two floats add the same either way: on 2 processes the sum is exact
+        size_t at = 0;
+        for (VarF* p : params)
+            for (int64_t i = 0; i < p->numel(); ++i, ++at) {
+                const double got = p->grad().data()[i], want = expected[at];
+                worst = std::max(worst, std::abs(got - want));
+                largest = std::max(largest, std::abs(want));
+                two_exact = two_exact && got == static_cast<double>(static_cast<float>(want));
+            }
+        CHECK(worst < 1e-6 * largest);
+        if (world().size() == 2) CHECK(two_exact);
+        std::vector<TensorF> grads;
+        for (VarF* p : params) grads.push_back(p->grad());
+        CHECK(same_on_every_process(grads));
+    }
+    CHECK(train::GradientSum(world(), params, 1024).buckets() > 10);
+}
+
 TEST_CASE("mpi: N processes with batch B take one process's steps, bit-identical everywhere and run to run") {
     train::TrainerOptions one;
     one.group = &dist::solo();
@@ -91,6 +198,14 @@ TEST_CASE("mpi: N processes with batch B take one process's steps, bit-identical
     const test::RunDistance dm = test::distance(alone, test::train_tiny_unet(shared, 3));
     CHECK(dm.weights < test::kWeightTolerance);
     CHECK(dm.grad_norms < test::kGradNormTolerance);
+    // Small buckets, summed during the backward pass: on 2 processes each element's sum is one
+    // addition of two floats, so the buckets change no bit; on more, only the order of additions.
+    shared.micro_batches = 1;
+    shared.bucket_bytes = 1024;
+    const test::TinyRun bucketed = test::train_tiny_unet(shared, 3);
+    if (world().size() == 2) CHECK(test::distance(together, bucketed).weights == 0.0);
+    CHECK(test::distance(alone, bucketed).weights < test::kWeightTolerance);
+    CHECK(same_on_every_process(bucketed.params));
 }
 
 int main(int argc, char** argv) {

@@ -38,6 +38,7 @@
 
 #include "ddpmkit/train/optim.hpp"
 #include "ddpmkit/dist/group.hpp"
+#include "ddpmkit/train/gradient_sum.hpp"
 #include "ddpmkit/train/trainer.hpp"
 
 #include "ddpmkit/diffusion/bound.hpp"

@@ -143,6 +143,7 @@ inline train::TrainConfig run_config(const Flags& f) {
     c.batch = f.integer("batch", 1);
     c.processes = processes().size();
     c.micro_batches = f.integer("micro-batches", 1);
+    c.bucket_bytes = f.integer("bucket-kb", 0, int64_t(1) << 30) * 1024;
     c.lr = f.number("lr", 0);
     c.warmup = f.integer("warmup", 0);
     c.ema_decay = f.number("ema", 0);
@@ -179,6 +180,7 @@ inline int cmd_train(int argc, char** argv) {
                     {"factor", "F", "with --task superres: the factor of the low resolution (4: 28x28 from 7x7)", "4"},
                     {"batch", "B", "batch size (under mpirun: of all the processes together)", "64"},
                     {"micro-batches", "K", "gradient accumulation: each process's examples go through the model in K parts", "1"},
+                    {"bucket-kb", "KB", "under mpirun: sum the gradients in buckets of KB kilobytes as the backward pass completes them (0: after it)", "1024"},
                     {"lr", "LR", "Adam learning rate", "1e-3"},
                     {"warmup", "N", "linear learning-rate warmup steps", "200"},
                     {"lr-decay", "N", "cosine decay of the learning rate to 0 at step N (0: constant)", "0"},

@@ -177,8 +177,15 @@ public:
         if (numel() != 1) throw shape_error("backward", shape(), "is not a scalar: pass the output gradient");
         backward(Tensor<T>(shape(), T(1)));
     }
+    // As backward(), and calls leaf_done(leaf) the moment each leaf's gradient is complete
+    // (every op that reads the leaf has passed its share on): work on a gradient, such as
+    // summing it over the processes of a data-parallel run, can start while the rest runs.
+    void backward(const std::function<void(const Node&)>& leaf_done) const {
+        if (numel() != 1) throw shape_error("backward", shape(), "is not a scalar: pass the output gradient");
+        backward(Tensor<T>(shape(), T(1)), leaf_done);
+    }
     // Backpropagates the output gradient `seed` (the shape of this value).
-    void backward(const Tensor<T>& seed) const {
+    void backward(const Tensor<T>& seed, const std::function<void(const Node&)>& leaf_done = nullptr) const {
         if (seed.shape() != shape()) throw shape_error("backward", shape(), seed.shape(), "(value, seed) differ");
         if (!node_->requires_grad) throw std::logic_error("backward: this value does not depend on any Var that requires grad");
         const std::vector<Node*> order = topological_order();
@@ -188,7 +195,11 @@ public:
         for (int64_t i = 0; i < seed.numel(); ++i) node_->grad.data()[i] += seed.data()[i];
         for (auto it = order.rbegin(); it != order.rend(); ++it) {
             Node* n = *it;
-            if (n->is_leaf() || !n->grad.defined()) continue;
+            if (n->is_leaf()) {  // its consumers come after it in the order: all have run
+                if (leaf_done) leaf_done(*n);
+                continue;
+            }
+            if (!n->grad.defined()) continue;
             n->backward(*n);
             if (autograd::anomaly().on) check_backward(*n);
             n->grad = Tensor<T>();  // an interior gradient is not needed once passed on

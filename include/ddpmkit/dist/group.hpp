@@ -28,6 +28,13 @@ public:
     // every run with the same size (the order of the additions depends only on the ranks).
     virtual void all_reduce_sum(float* data, int64_t n) = 0;
     virtual void all_reduce_sum(double* data, int64_t n) = 0;
+    // The sum in place as well, overlapping with other work: start_sum begins it (data must not
+    // be touched until wait_sums returns), progress_sums lets the started sums advance (call it
+    // often meanwhile), wait_sums completes them all. Every process starts the same sums in the
+    // same order and waits for them before another collective. By default the sum is done at once.
+    virtual void start_sum(float* data, int64_t n) { all_reduce_sum(data, n); }
+    virtual void progress_sums() {}
+    virtual void wait_sums() {}
     // root's `bytes` bytes at data, copied to data on every process.
     virtual void broadcast(void* data, int64_t bytes, int root) = 0;
     // Every process's `bytes` bytes, in rank order, into out (size() x bytes) on every process.

@@ -18,6 +18,7 @@
 #include "ddpmkit/diffusion/schedule.hpp"
 #include "ddpmkit/io/safetensors.hpp"
 #include "ddpmkit/nn/unet.hpp"
+#include "ddpmkit/train/gradient_sum.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace train {
@@ -51,6 +52,7 @@ struct TrainConfig {
     int64_t batch = 64;
     int64_t processes = 1;      // data parallelism: each of them takes batch / processes examples
     int64_t micro_batches = 1;  // gradient accumulation: each process's examples in this many parts
+    int64_t bucket_bytes = kDefaultBucketBytes;  // several processes: TrainerOptions::bucket_bytes
     double lr = 1e-3;
     int64_t warmup = 200;
     int64_t lr_decay = 0;  // > warmup: cosine decay of the learning rate to 0 at this step
@@ -86,6 +88,7 @@ struct TrainConfig {
         in_range("processes", processes, 1, kMaxProcesses);
         if (batch % processes != 0) fail("batch " + std::to_string(batch) + " does not divide among " + std::to_string(processes) + " processes");
         in_range("micro_batches", micro_batches, 1, batch / processes);
+        in_range("bucket_bytes", bucket_bytes, 0, int64_t(1) << 40);
         in_range("warmup", warmup, 0, kMaxSteps), in_range("lr_decay", lr_decay, 0, kMaxSteps), in_range("steps", steps, 0, kMaxSteps);
         in_range("superres_factor", superres_factor, 0, model.res);
         auto real = [&](const char* name, double value, double low, double high, bool high_open) {

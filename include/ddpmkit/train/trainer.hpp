@@ -21,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -163,6 +164,9 @@ struct TrainerOptions {
     // Gradient accumulation: each process's share goes through the model in this many parts,
     // one after another, so that a batch larger than memory allows gives the same step.
     int64_t micro_batches = 1;
+    // With several processes: the gradients are summed in buckets of about this many bytes, each
+    // as soon as the backward pass has completed it (GradientSum; 0: all at once, after it).
+    int64_t bucket_bytes = kDefaultBucketBytes;
 };
 
 // min(SNR, gamma) relative to what the output's MSE already weighs (Hang et al. 2023).
@@ -196,7 +200,10 @@ public:
         if (o_.micro_batches < 1 || o_.micro_batches > data_.batch_size() / processes)
             throw std::invalid_argument("Trainer: " + std::to_string(o_.micro_batches) + " micro-batches for " +
                                         std::to_string(data_.batch_size() / processes) + " examples per process");
-        if (processes > 1) synchronize();
+        if (processes > 1) {
+            gradient_sum_.emplace(group(), model_.parameters(), o_.bucket_bytes);
+            synchronize();
+        }
     }
 
     void add_observer(std::shared_ptr<Observer> observer) { observers_.push_back(std::move(observer)); }
@@ -298,9 +305,12 @@ private:
                 if ((has_vb = tl.vb.defined())) sums[2] += mean(tl.vb).item() * n;
             }
             for (int64_t b = m0; b < m1; ++b) losses[static_cast<size_t>(first + b)] = tl.loss.value().data()[b - m0];
-            if (!std::isfinite(sums[0])) break;  // every process finds it after the sum below
-            loss.backward();  // adds to the parameters' gradients
+            if (!std::isfinite(sums[0])) break;  // every process finds it after the sums below
+            // Adds to the parameters' gradients; the last part's starts summing them on the way.
+            if (gradient_sum_ && m == o_.micro_batches - 1) gradient_sum_->backward(loss);
+            else loss.backward();
         }
+        if (gradient_sum_) communication += gradient_sum_->finish();
         communicate([&] { g.all_reduce_sum(sums, 3); });
         StepReport r;
         r.step = step_ + 1;
@@ -308,7 +318,6 @@ private:
         if (has_mse) r.mse = sums[1] / static_cast<double>(B);
         if (has_vb) r.vb = sums[2] / static_cast<double>(B);
         if (!std::isfinite(r.loss)) diverged("the loss became " + std::string(std::isnan(r.loss) ? "NaN" : "infinite"));
-        if (g.size() > 1) communicate([&] { all_reduce_gradients(); });
         r.grad_norm = clip_grad_norm(model_.parameters(), o_.grad_clip > 0 ? o_.grad_clip : HUGE_VAL);
         if (!std::isfinite(r.grad_norm)) diverged("the gradient's norm became " + std::string(std::isnan(r.grad_norm) ? "NaN" : "infinite"));
         communicate([&] { g.all_reduce_sum(losses.data(), B); });  // each example's loss is non-zero on one process only
@@ -325,28 +334,6 @@ private:
         r.communication_seconds = communication;
         r.step_seconds = std::chrono::duration<double>(Clock::now() - start).count();
         return r;
-    }
-
-    // The gradients summed over the processes, in one flat buffer (one collective, not one per
-    // tensor): afterwards every process holds the gradient of the whole batch, bit for bit.
-    void all_reduce_gradients() {
-        std::vector<VarF*> params = model_.parameters();
-        int64_t n = 0;
-        for (VarF* p : params) n += p->numel();
-        flat_.resize(static_cast<size_t>(n));
-        int64_t at = 0;
-        for (VarF* p : params) {
-            if (p->grad().defined()) std::copy(p->grad().data(), p->grad().data() + p->numel(), flat_.data() + at);
-            else std::fill(flat_.data() + at, flat_.data() + at + p->numel(), 0.0f);
-            at += p->numel();
-        }
-        group().all_reduce_sum(flat_.data(), n);
-        at = 0;
-        for (VarF* p : params) {
-            if (!p->grad().defined()) p->grad() = TensorF(p->shape());
-            std::copy(flat_.data() + at, flat_.data() + at + p->numel(), p->grad().data());
-            at += p->numel();
-        }
     }
 
     // Every process starts from rank 0's weights, optimizer and EMA state and generators.
@@ -414,7 +401,7 @@ private:
     std::unique_ptr<diffusion::TimestepSampler> timesteps_;
     std::vector<std::shared_ptr<Observer>> observers_;
     int64_t step_ = 0;
-    std::vector<float> flat_;  // the gradients in one buffer, for all_reduce_gradients
+    std::optional<GradientSum> gradient_sum_;  // several processes: the gradients' sum over them
 };
 
 // ---- observers ----
@@ -689,6 +676,7 @@ private:
         TrainerOptions o;
         o.group = &group;
         o.micro_batches = c.micro_batches;
+        o.bucket_bytes = c.bucket_bytes;
         o.param = c.param;
         o.loss = c.loss;
         const diffusion::Schedule s = diffusion::Schedule::named(c.schedule, c.timesteps);

@@ -88,6 +88,7 @@ check "--threads -2" 2 "--threads must be at least 0, not -2" -- train --threads
 check "--seed -1" 2 "--seed must be at least 0, not -1" -- train --seed -1 "${late[@]}"
 check "--ema 2" 2 "--ema is a decay between 0 and 1, not 2" -- train --ema 2 "${late[@]}"
 check "--lr -0.1" 2 "--lr must be at least 0, not -0.1" -- train --lr -0.1 "${late[@]}"
+check "--bucket-kb -1" 2 "--bucket-kb must be at least 0, not -1" -- train --bucket-kb -1 "${late[@]}"
 check "sample --steps 0" 2 "--steps must be at least 1, not 0" -- sample --steps 0 --checkpoint "$work/none.safetensors"
 check "sample --n 0" 2 "--n must be at least 1, not 0" -- sample --n 0 --checkpoint "$work/none.safetensors"
 check "sample --batch -4" 2 "--batch must be at least 1, not -4" -- sample --batch -4 --checkpoint "$work/none.safetensors"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ddpmkit/dist/mpi.hpp"
+#include "ddpmkit/eval/classifier.hpp"
 #include "tiny_training.hpp"
 
 using namespace ddpmkit;
@@ -175,6 +176,19 @@ TEST_CASE("mpi: GradientSum sums the gradients in buckets that start during the 
         CHECK(same_on_every_process(grads));
     }
     CHECK(train::GradientSum(world(), params, 1024).buckets() > 10);
+}
+
+TEST_CASE("mpi: classifier features (ddpmkit fd) split over the processes are one process's, bit for bit") {
+    const eval::Classifier model(5);  // untrained: the features of any weights must agree
+    Rng rng(9);
+    const TensorF images = TensorF::rand({700, 1, 28, 28}, rng, -1, 1);
+    const TensorF alone = eval::classifier_features(model, images, 256);
+    for (int64_t n : {700, 100}) {  // 3 batches; 1 batch, for one process only
+        CAPTURE(n);
+        const TensorF split = eval::classifier_features(model, images.slice(0, n), 256, world());
+        REQUIRE(split.numel() == n * eval::Classifier::kFeatures);
+        CHECK(std::memcmp(split.data(), alone.data(), sizeof(float) * static_cast<size_t>(split.numel())) == 0);
+    }
 }
 
 TEST_CASE("mpi: N processes with batch B take one process's steps, bit-identical everywhere and run to run") {

@@ -25,14 +25,16 @@ inline int cmd_fd(int argc, char** argv) {
     const int64_t wanted = f.integer("n", 2, kMaxImages);
     if (f.str("samples").empty()) throw UsageError("--samples FILE is required (ddpmkit sample --raw FILE writes one)");
     eval::Classifier model;
-    eval::load_classifier(model, f.str("classifier"));
-    const TensorF samples = safetensors::File::read(f.str("samples")).get<float>("samples");
+    eval::load_classifier(model, read_on_root(f.str("classifier")));
+    const TensorF samples = read_on_root(f.str("samples")).get<float>("samples");
     const ImageDataset test = load_data(data_name, f.str("data-dir"), false);
     const int64_t n = std::min({wanted, samples.size(0), test.size()});
     if (n < 2) throw std::runtime_error("need at least 2 images in each set: " + f.str("samples") + " holds " +
                                         std::to_string(samples.size(0)));
-    const TensorF a = eval::classifier_features(model, samples.slice(0, n));
-    const TensorF b = eval::classifier_features(model, test.images.slice(0, n));
+    // Under mpirun each process computes the features of its share of the batches.
+    const TensorF a = eval::classifier_features(model, samples.slice(0, n), 256, processes());
+    const TensorF b = eval::classifier_features(model, test.images.slice(0, n), 256, processes());
+    if (!processes().is_root()) return 0;
     std::printf("FD %.4f between %lld samples of %s and %lld test images of %s\n", eval::frechet_distance(a, b),
                 static_cast<long long>(n), f.str("samples").c_str(), static_cast<long long>(n), data_name.c_str());
     return 0;

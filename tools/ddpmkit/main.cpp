@@ -77,8 +77,8 @@ int main(int argc, char** argv) {
         return code;
     };
     try {
-        if (processes().size() > 1 && command != "train" && command != "sample" && command != "nll")
-            throw UsageError("under mpirun train, sample and nll run data parallel; run " + command + " as one process");
+        if (processes().size() > 1 && command != "train" && command != "sample" && command != "nll" && command != "fd")
+            throw UsageError("under mpirun train, sample, nll and fd run data parallel; run " + command + " as one process");
         return it->second(argc - 2, argv + 2);
     } catch (const UsageError& e) {
         return fail(2, std::string(e.what()) + " (see ddpmkit " + command + " --help)");

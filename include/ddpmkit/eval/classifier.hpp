@@ -19,6 +19,7 @@
 #include "ddpmkit/autograd/var.hpp"
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/random.hpp"
+#include "ddpmkit/dist/group.hpp"
 #include "ddpmkit/io/dataset.hpp"
 #include "ddpmkit/io/safetensors.hpp"
 #include "ddpmkit/nn/layers.hpp"
@@ -149,15 +150,24 @@ void for_each_batch(const Tensor<float>& images, int64_t batch_size, const Net& 
 
 }  // namespace classifier_detail
 
-// The features of images [N, 1, 28, 28]: [N, 128], in batches of batch_size.
-inline Tensor<float> classifier_features(const Classifier& model, const Tensor<float>& images, int64_t batch_size = 256) {
+// The features of images [N, 1, 28, 28]: [N, 128], in batches of batch_size. With a group of
+// processes each computes its share of the batches and every process gets all the rows: the
+// same bits for any process count (the batches are those one process makes).
+inline Tensor<float> classifier_features(const Classifier& model, const Tensor<float>& images, int64_t batch_size = 256,
+                                         dist::Group& group = dist::solo()) {
     if (images.dim() != 4) throw shape_error("classifier_features", images.shape(), "is not [N, 1, 28, 28]");
-    Tensor<float> out({images.size(0), Classifier::kFeatures});
-    classifier_detail::for_each_batch(
-        images, batch_size, [&](const Var<float>& x) { return model.features(x); },
-        [&](int64_t first, const Tensor<float>& f) {
-            std::copy(f.data(), f.data() + f.numel(), out.data() + first * Classifier::kFeatures);
-        });
+    if (batch_size < 1) throw std::invalid_argument("Classifier: batch size " + std::to_string(batch_size) + " < 1");
+    const int64_t n = images.size(0);
+    Tensor<float> out({n, Classifier::kFeatures});  // zeros where the other processes' rows go
+    const auto [first, last] = dist::share((n + batch_size - 1) / batch_size, group.rank(), group.size());
+    const int64_t begin = std::min(n, first * batch_size), end = std::min(n, last * batch_size);
+    if (begin < end)
+        classifier_detail::for_each_batch(
+            images.slice(begin, end), batch_size, [&](const Var<float>& x) { return model.features(x); },
+            [&](int64_t row, const Tensor<float>& f) {
+                std::copy(f.data(), f.data() + f.numel(), out.data() + (begin + row) * Classifier::kFeatures);
+            });
+    group.all_reduce_sum(out.data(), out.numel());  // each row is non-zero on one process only
     return out;
 }
 
@@ -256,11 +266,13 @@ inline void check_classifier_file(const safetensors::File& file) {
 }
 
 // Loads a file written by save_classifier into model; returns the file's metadata.
-inline std::map<std::string, std::string> load_classifier(Classifier& model, const std::string& path) {
-    const safetensors::File file = safetensors::File::read(path);
+inline std::map<std::string, std::string> load_classifier(Classifier& model, const safetensors::File& file) {
     check_classifier_file(file);
     model.load(file);
     return file.metadata();
+}
+inline std::map<std::string, std::string> load_classifier(Classifier& model, const std::string& path) {
+    return load_classifier(model, safetensors::File::read(path));
 }
 
 }  // namespace eval

@@ -158,6 +158,28 @@ TEST_CASE("core: Rng is reproducible and independent of the thread count") {
     CHECK(TensorD::randn({1}, seed9).item() != TensorD::randn({1}, seed10).item());
 }
 
+TEST_CASE("core: parts of a draw (normal_part, uniform_part) are the whole draw's elements, whatever the cut") {
+    const int64_t n = 1001;  // odd: a pair of numbers comes from one block, and cuts split pairs
+    std::vector<double> whole_n(n), whole_u(n);
+    Rng a(31, 5);
+    a.normal(whole_n.data(), n);
+    a.uniform(whole_u.data(), n);
+    for (const auto& cuts : std::vector<std::vector<int64_t>>{{0, n}, {0, 1, n}, {0, 500, 501, n}, {0, 3, 4, 998, n}}) {
+        CAPTURE(cuts.size());
+        Rng b(31, 5);
+        const Rng start = b;
+        std::vector<double> parts_n(n), parts_u(n);
+        for (size_t k = 0; k + 1 < cuts.size(); ++k) {  // every part from the same place, as processes would
+            b = start;
+            b.normal_part(parts_n.data() + cuts[k], n, cuts[k], cuts[k + 1]);
+            b.uniform_part(parts_u.data() + cuts[k], n, cuts[k], cuts[k + 1]);
+        }
+        CHECK(parts_n == whole_n);
+        CHECK(parts_u == whole_u);
+        CHECK(b.counter() == a.counter());  // each part moves the generator past the whole draw
+    }
+}
+
 TEST_CASE("core: Rng moments are those of N(mean, std^2) and U[lo, hi)") {
     const int64_t n = 200000;
     Rng rng(7);

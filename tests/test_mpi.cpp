@@ -220,6 +220,10 @@ TEST_CASE("mpi: N processes with batch B take one process's steps, bit-identical
     if (world().size() == 2) CHECK(test::distance(together, bucketed).weights == 0.0);
     CHECK(test::distance(alone, bucketed).weights < test::kWeightTolerance);
     CHECK(same_on_every_process(bucketed.params));
+    // With dropout: each process takes its rows' part of the whole batch's masks.
+    const test::RunDistance dd = test::distance(test::train_tiny_unet(one, 3, 0.3), test::train_tiny_unet(shared, 3, 0.3));
+    CHECK(dd.weights < test::kWeightTolerance);
+    CHECK(dd.grad_norms < test::kGradNormTolerance);
 }
 
 int main(int argc, char** argv) {

@@ -311,6 +311,23 @@ TEST_CASE("nn: dropout keeps the mean in training and is the identity in evaluat
     CHECK(drop.forward(x).value().shares_storage_with(x.value()));
 }
 
+TEST_CASE("nn: dropout on a part of the batch takes that part of the whole batch's mask") {
+    Rng rng(12);
+    const VarF x(TensorF::ones({6, 3, 5}));
+    const Rng start = rng;
+    const TensorF whole = dropout(x, 0.4, rng).value();
+    for (const auto& [first, count] : std::vector<std::pair<int64_t, int64_t>>{{0, 6}, {1, 2}, {5, 1}}) {
+        CAPTURE(first);
+        Rng part_rng = start;
+        const BatchPartGuard part(first, count, 6);
+        const TensorF got = dropout(VarF(TensorF::ones({count, 3, 5})), 0.4, part_rng).value();
+        CHECK(std::equal(got.data(), got.data() + got.numel(), whole.data() + first * 15));
+        CHECK(part_rng.counter() == rng.counter());
+    }
+    const BatchPartGuard part(0, 2, 6);
+    CHECK(test::message_of<ShapeError>([&] { dropout(x, 0.4, rng); }).find("does not hold the 2 rows of the batch part") != std::string::npos);
+}
+
 TEST_CASE("nn: bad configurations and inputs are named") {
     nn::UNetConfig c;
     c.groups = 5;

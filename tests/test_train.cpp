@@ -345,6 +345,14 @@ TEST_CASE("train: micro-batches take the step of the whole batch; the batch must
         CHECK(d.grad_norms < test::kGradNormTolerance);
         CHECK(d.weights > 0.0);  // summed in another order: equal bits would mean the parts were not taken
     }
+    // With dropout, each part takes its rows' part of the whole batch's masks.
+    o.micro_batches = 1;
+    const test::TinyRun whole_dropout = test::train_tiny_unet(o, 3, 0.3);
+    CHECK(test::distance(whole, whole_dropout).weights > 1e-3);  // the masks matter
+    o.micro_batches = 4;
+    const test::RunDistance dd = test::distance(whole_dropout, test::train_tiny_unet(o, 3, 0.3));
+    CHECK(dd.weights < test::kWeightTolerance);
+    CHECK(dd.grad_norms < test::kGradNormTolerance);
     o.micro_batches = 9;
     CHECK(test::message_of<std::invalid_argument>([&] { test::train_tiny_unet(o, 1); }) ==
           "Trainer: 9 micro-batches for 8 examples per process");

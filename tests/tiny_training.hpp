@@ -19,14 +19,14 @@ struct TinyRun {
     std::vector<double> grad_norms;        // each step's gradient norm, before clipping
 };
 
-// A U-Net (ch 8, 8x8 pictures, attention at 4x4) trained `steps` steps of batch 8 on 32 random
-// images with these options (seed 3, grad clip 1). The gradient norms catch what the weights
+// A U-Net (ch 8, 8x8 pictures, attention at 4x4, this dropout) trained `steps` steps of batch 8
+// on 32 random images with these options (seed 3, grad clip 1). The gradient norms catch what the weights
 // cannot: Adam's step barely depends on the gradient's scale, so a gradient summed wrongly by a
 // constant factor would leave the weights nearly where they should be.
-inline TinyRun train_tiny_unet(ddpmkit::train::TrainerOptions options, int64_t steps) {
+inline TinyRun train_tiny_unet(ddpmkit::train::TrainerOptions options, int64_t steps, double dropout = 0.0) {
     using namespace ddpmkit;
     nn::UNetConfig c;
-    c.ch = 8, c.mult = {1, 2}, c.blocks = 1, c.attn = {4}, c.groups = 4, c.res = 8;
+    c.ch = 8, c.mult = {1, 2}, c.blocks = 1, c.attn = {4}, c.groups = 4, c.res = 8, c.dropout = dropout;
     nn::UNet<float> model(c, 3);
     ImageDataset data;
     data.name = "random";

@@ -232,12 +232,21 @@ Var<T> embedding(const Var<T>& table, const Tensor<int64_t>& ids) {
 }
 
 // Inverted dropout: each element is zeroed with probability p, the others scaled by 1/(1-p).
+// Under a BatchPartGuard, x holds rows of a larger batch and gets their part of its mask.
 template <class T>
 Var<T> dropout(const Var<T>& x, double p, Rng& rng) {
     if (p < 0.0 || p >= 1.0) throw std::invalid_argument("dropout: p = " + std::to_string(p) + " is outside [0, 1)");
     if (p == 0.0) return x;
     Tensor<T> mask = Tensor<T>::empty(x.shape());
-    rng.uniform(mask.data(), mask.numel());
+    const BatchPart& part = batch_part();
+    if (part.total > 0) {
+        if (x.dim() == 0 || part.count < 1 || x.size(0) != part.count)
+            throw shape_error("dropout", x.shape(), "does not hold the " + std::to_string(part.count) + " rows of the batch part its guard set");
+        const int64_t row = mask.numel() / part.count;
+        rng.uniform_part(mask.data(), part.total * row, part.first * row, (part.first + part.count) * row);
+    } else {
+        rng.uniform(mask.data(), mask.numel());
+    }
     for (int64_t i = 0; i < mask.numel(); ++i) mask.data()[i] = mask.data()[i] < p ? T(0) : static_cast<T>(1.0 / (1.0 - p));
     return x * Var<T>(mask);
 }

@@ -55,12 +55,19 @@ public:
     // out[i] ~ U[lo, hi), i < n. Uses ceil(n / 2) blocks (two doubles per block).
     template <class T>
     void uniform(T* out, int64_t n, double lo = 0.0, double hi = 1.0) {
-        const uint64_t base = take((n + 1) / 2);
-        parallel_for(0, (n + 1) / 2, 4096, [&](int64_t b0, int64_t b1) {
+        uniform_part(out, n, 0, n, lo, hi);
+    }
+    // Elements [begin, end) of what uniform(out, total) would draw, into out[0, end - begin); the
+    // generator moves past all `total` (as normal_part).
+    template <class T>
+    void uniform_part(T* out, int64_t total, int64_t begin, int64_t end, double lo = 0.0, double hi = 1.0) {
+        const uint64_t base = take((total + 1) / 2);
+        parallel_for(begin / 2, (end + 1) / 2, 4096, [&](int64_t b0, int64_t b1) {
             for (int64_t b = b0; b < b1; ++b) {
                 const auto r = philox::block(base + static_cast<uint64_t>(b), 0, seed_);
                 const double u[2] = {1.0 - philox::to_unit(r[0], r[1]), 1.0 - philox::to_unit(r[2], r[3])};
-                for (int j = 0; j < 2 && 2 * b + j < n; ++j) out[2 * b + j] = static_cast<T>(lo + (hi - lo) * u[j]);
+                for (int j = 0; j < 2; ++j)
+                    if (2 * b + j >= begin && 2 * b + j < end) out[2 * b + j - begin] = static_cast<T>(lo + (hi - lo) * u[j]);
             }
         });
     }
@@ -101,6 +108,30 @@ private:
     }
     uint64_t seed_;
     uint64_t counter_;
+};
+
+// The rows of a batch that the ops now running hold when the batch is split (over the processes
+// of a data-parallel run, or into micro-batches): rows [first, first + count) of total. A draw
+// made per row of the batch (a dropout mask) then takes those rows' part of the whole batch's
+// draw, so the parts together draw exactly what one pass over the whole batch does.
+struct BatchPart {
+    int64_t first = 0, count = 0, total = 0;  // total 0: no part is set, every batch is whole
+};
+inline BatchPart& batch_part() {
+    static thread_local BatchPart part;
+    return part;
+}
+
+// While alive, the ops of this thread run on these rows of the batch (batch_part()).
+class BatchPartGuard {
+public:
+    BatchPartGuard(int64_t first, int64_t count, int64_t total) : previous_(batch_part()) { batch_part() = {first, count, total}; }
+    ~BatchPartGuard() { batch_part() = previous_; }
+    BatchPartGuard(const BatchPartGuard&) = delete;
+    BatchPartGuard& operator=(const BatchPartGuard&) = delete;
+
+private:
+    BatchPart previous_;
 };
 
 DDPMKIT_END_NAMESPACE

@@ -284,6 +284,10 @@ private:
         rng_.normal_part(noise.data(), B * per_example, first * per_example, last * per_example);
         model_.train();
         model_.zero_grad();
+        // Dropout masks: every part of the batch starts from the step's place in the shared
+        // stream and takes its rows' part (BatchPartGuard), as one pass over the batch would.
+        Rng* dropout_rng = model_.dropout_rng();
+        const uint64_t dropout_counter = dropout_rng ? dropout_rng->counter() : 0;
         double sums[3] = {0.0, 0.0, 0.0};  // the loss; B x the means of mse and vb
         bool has_mse = false, has_vb = false;
         std::vector<double> losses(static_cast<size_t>(B), 0.0);  // what the importance sampler learns from
@@ -292,6 +296,8 @@ private:
             const Tensor<int64_t> t = draw.t.slice(first + m0, first + m1);
             const VarF x0(batch.x0.slice(m0, m1)), eps(noise.slice(m0, m1));
             const VarF xt = diffusion::q_sample(schedule_, x0, t, eps);
+            if (dropout_rng) dropout_rng->set_state(dropout_rng->seed(), dropout_counter);
+            const BatchPartGuard part(first + m0, m1 - m0, B);
             const VarF out = model_.forward(xt, t, batch.cond.rows(m0, m1));
             const diffusion::TrainingLoss<float> tl = diffusion::training_losses(schedule_, o_.param, o_.loss, out, x0, xt, t, eps);
             VarF weighted = tl.loss;
@@ -378,10 +384,7 @@ public:
         const Tensor<int64_t> rng = f.get<int64_t>("state.rng");
         if (rng.shape() != Shape{4}) throw std::runtime_error("state.rng is " + rng.shape().str() + ", not [4]");
         rng_.set_state(static_cast<uint64_t>(rng(0)), static_cast<uint64_t>(rng(1)));
-        // Dropout masks: a stream of its own on each process (the checkpoint holds rank 0's).
-        if (Rng* noise = model_.dropout_rng())
-            noise->set_state(static_cast<uint64_t>(rng(2)) + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(group().rank()),
-                             static_cast<uint64_t>(rng(3)));
+        if (Rng* noise = model_.dropout_rng()) noise->set_state(static_cast<uint64_t>(rng(2)), static_cast<uint64_t>(rng(3)));
         if (data_.state().defined()) data_.restore(f.get<int64_t>("state.loader"));
         if (o_.importance_sampling) timesteps_->restore(f.get<double>("state.timesteps"));
     }

@@ -316,7 +316,8 @@ TEST_CASE("nn: dropout on a part of the batch takes that part of the whole batch
     const VarF x(TensorF::ones({6, 3, 5}));
     const Rng start = rng;
     const TensorF whole = dropout(x, 0.4, rng).value();
-    for (const auto& [first, count] : std::vector<std::pair<int64_t, int64_t>>{{0, 6}, {1, 2}, {5, 1}}) {
+    for (const std::pair<int64_t, int64_t>& rows : std::vector<std::pair<int64_t, int64_t>>{{0, 6}, {1, 2}, {5, 1}}) {
+        const int64_t first = rows.first, count = rows.second;  // not a structured binding: CAPTURE's lambda takes it
         CAPTURE(first);
         Rng part_rng = start;
         const BatchPartGuard part(first, count, 6);

@@ -2,21 +2,29 @@
 // docs/unet.md), with Google Benchmark.
 //
 // Every benchmark first checks its result against the scalar reference (kernels/reference.hpp
-// and the ref:: paths, run in double) with the tolerance of the tests, and aborts with a
-// message when it is wrong (docs/architecture.md, conventions); then it times. Rates are counters:
-// FLOPS (2 per multiply-add) or bytes per second. Threaded kernels use real time.
+// and the ref:: paths, run in double) with the tolerance of the tests; a wrong result is
+// reported as the benchmark's error (Google Benchmark's SkipWithError: the message is in the
+// output, JSON included, and the other benchmarks still run); then it times. Rates are
+// counters: FLOPS (2 per multiply-add) or bytes per second. Threaded kernels use real time.
+// Beside each kernel runs its scalar reference (in float, one thread: what DDPMKIT_NO_SIMD
+// builds run), and fma_peak measures what the chip's FMA units do at most, so that every
+// FLOPS figure can be read as a share of it.
 //
 //   bench_kernels                                   all of them, 2 threads (OMP_NUM_THREADS)
 //   bench_kernels --benchmark_filter=conv           one family
 //   bench_kernels --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //   bench_kernels --benchmark_format=json > kernels.json
 //
-// Families: gemm/<ours|eigen|scalar>/M/N/K (conv-as-GEMM shapes of one image: M = O,
-// K = 9 C, N = H W; and the Linear layers' shapes), conv3x3_{fwd,bwd_data,bwd_weight}/C/O/HW
-// (batch 64), group_norm{,_silu}_{fwd,bwd}/C/HW, attention_{fwd,fwd_bwd} (64 channels at
-// 7x7), adam (1,623,169 parameters).
+// Families: fma_peak; gemm/<ours|eigen|scalar>/M/N/K (conv-as-GEMM shapes of one image:
+// M = O, K = 9 C, N = H W; and the Linear layers' shapes);
+// conv3x3_{fwd,bwd_data,bwd_weight}/<ours|im2col|scalar>/C/O/HW (batch 64; ours is Winograd
+// where the library picks it); group_norm{,_silu}_{fwd,bwd}/<ours|scalar>/C/HW;
+// add, sum_hw, softmax/<ours|scalar> (the elementwise add of a residual, the per-channel sums of a
+// bias gradient, the attention's softmax rows); attention_{fwd,fwd_bwd} (64 channels at 7x7);
+// adam/<ours|scalar> (1,623,169 parameters).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -56,25 +64,84 @@ T* no() {  // a gradient not asked for
 
 // The tests' tolerance (docs/testing.md), |got - want| <= 1e-5 + 1.3e-6 k |want| with k the reduction
 // length, with |want| at least the root mean square of all of want: a sum of k products that
-// cancels to nearly 0 keeps the rounding error of its terms.
-void check_close(const char* what, const float* got, const double* want, int64_t n, double k) {
+// cancels to nearly 0 keeps the rounding error of its terms. Returns what is wrong, or "".
+std::string close_error(const char* what, const float* got, const double* want, int64_t n, double k) {
     double rms = 0;
     for (int64_t i = 0; i < n; ++i) rms += want[i] * want[i];
     rms = std::sqrt(rms / static_cast<double>(std::max<int64_t>(n, 1)));
     for (int64_t i = 0; i < n; ++i) {
         const double err = std::abs(got[i] - want[i]), allowed = 1e-5 + 1.3e-6 * k * std::max(std::abs(want[i]), rms);
         if (!(err <= allowed)) {
-            std::fprintf(stderr, "bench_kernels: %s is wrong at element %lld: got %.9g, want %.9g (allowed error %.3g)\n",
-                         what, static_cast<long long>(i), double(got[i]), want[i], allowed);
-            std::abort();
+            char message[256];
+            std::snprintf(message, sizeof message, "%s is wrong at element %lld: got %.9g, want %.9g (allowed error %.3g)", what,
+                          static_cast<long long>(i), double(got[i]), want[i], allowed);
+            return message;
         }
     }
+    return "";
+}
+
+// Reports a failed check as the benchmark's error: true when the benchmark must return untimed.
+bool wrong(benchmark::State& st, const std::string& error) {
+    if (error.empty()) return false;
+    st.SkipWithError(error.c_str());
+    return true;
 }
 
 void set_rate(benchmark::State& st, const char* name, double per_iteration) {
     st.counters[name] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate,
                                            benchmark::Counter::kIs1000);
 }
+
+// Which code a benchmark times: what the library runs, the im2col path where the library runs
+// Winograd, or the scalar reference in float (kernels/reference.hpp and the ref:: paths).
+enum class Path { ours, im2col, scalar };
+
+// Runs the case once, checks what it computed, then times it: every kernel benchmark below. A
+// case has run(Path) (which also clears what the kernel accumulates into) and check(Path).
+template <class Case>
+void bench(benchmark::State& st, Case& c, Path path, const char* counter, double per_iteration) {
+    c.run(path);
+    if (wrong(st, c.check(path))) return;
+    for (auto _ : st) {
+        c.run(path);
+        benchmark::ClobberMemory();
+    }
+    set_rate(st, counter, per_iteration);
+}
+
+// ---------------------------------------------------------------- the FMA peak
+// Independent fused multiply-adds on registers only, on every thread: the most the chip's FMA
+// units do (2 FLOPs per lane), against which every FLOPS figure here can be read.
+
+#if !defined(DDPMKIT_ARCH_SCALAR)
+constexpr int kFmaChains = 12;  // independent chains, more than latency x units (4 x 2) needs
+
+float fma_chains(int64_t n) {
+    simd::vfloat acc[kFmaChains];
+    for (int c = 0; c < kFmaChains; ++c) acc[c] = simd::set1(1e-3f * static_cast<float>(c));
+    const simd::vfloat a = simd::set1(0.999f), b = simd::set1(1e-4f);
+    for (int64_t i = 0; i < n; ++i)
+        for (int c = 0; c < kFmaChains; ++c) acc[c] = simd::fmadd(acc[c], a, b);
+    for (int c = 1; c < kFmaChains; ++c) acc[0] = simd::add(acc[0], acc[c]);
+    return simd::reduce_add(acc[0]);
+}
+
+void BM_fma_peak(benchmark::State& st) {
+    const int64_t n = 1 << 18;
+    const int threads = num_threads();
+    std::vector<float> sums(static_cast<size_t>(threads));
+    for (auto _ : st) {
+        parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) sums[static_cast<size_t>(t)] = fma_chains(n);
+        });
+        benchmark::DoNotOptimize(sums.data());
+    }
+    set_rate(st, "FLOPS", 2.0 * kFmaChains * simd::kWidth * static_cast<double>(n) * threads);
+}
+
+BENCHMARK(BM_fma_peak)->Name("fma_peak")->UseRealTime();
+#endif
 
 // ---------------------------------------------------------------- GEMM
 // C [M, N] = A [M, K] B [K, N], row-major.
@@ -84,11 +151,11 @@ struct GemmCase {
     std::vector<float> A, B, C;
     GemmCase(int64_t m, int64_t n, int64_t k)
         : M(m), N(n), K(k), A(random_floats(m * k, 1)), B(random_floats(k * n, 2)), C(static_cast<size_t>(m * n)) {}
-    void check(const char* what) const {
+    std::string check(const char* what) const {
         const std::vector<double> Ad = to_double(A), Bd = to_double(B);
         std::vector<double> Cd(C.size());
         kernels::ref::gemm(false, false, M, N, K, 1.0, Ad.data(), K, Bd.data(), N, 0.0, Cd.data(), N);
-        check_close(what, C.data(), Cd.data(), M * N, static_cast<double>(K));
+        return close_error(what, C.data(), Cd.data(), M * N, static_cast<double>(K));
     }
 };
 
@@ -98,7 +165,7 @@ void BM_gemm_ours(benchmark::State& st) {
         kernels::gemm(false, false, g.M, g.N, g.K, 1.0f, g.A.data(), g.K, g.B.data(), g.N, 0.0f, g.C.data(), g.N);
     };
     run();
-    g.check("gemm (ours)");
+    if (wrong(st, g.check("gemm (ours)"))) return;
     for (auto _ : st) {
         run();
         benchmark::DoNotOptimize(g.C.data());
@@ -113,7 +180,7 @@ void BM_gemm_eigen(benchmark::State& st) {
     Eigen::Map<const EigenRowMajor> A(g.A.data(), g.M, g.K), B(g.B.data(), g.K, g.N);
     Eigen::Map<EigenRowMajor> C(g.C.data(), g.M, g.N);
     C.noalias() = A * B;
-    g.check("gemm (Eigen)");
+    if (wrong(st, g.check("gemm (Eigen)"))) return;
     for (auto _ : st) {
         C.noalias() = A * B;
         benchmark::DoNotOptimize(g.C.data());
@@ -127,7 +194,7 @@ void BM_gemm_scalar(benchmark::State& st) {
         kernels::ref::gemm(false, false, g.M, g.N, g.K, 1.0f, g.A.data(), g.K, g.B.data(), g.N, 0.0f, g.C.data(), g.N);
     };
     run();
-    g.check("gemm (scalar reference)");
+    if (wrong(st, g.check("gemm (scalar reference)"))) return;
     for (auto _ : st) {
         run();
         benchmark::DoNotOptimize(g.C.data());
@@ -153,13 +220,18 @@ BENCHMARK(BM_gemm_eigen)->Name("gemm/eigen")->Apply(gemm_shapes)->UseRealTime();
 BENCHMARK(BM_gemm_scalar)->Name("gemm/scalar")->Args({32, 196, 288})->ArgNames({"M", "N", "K"})->UseRealTime();
 
 // ---------------------------------------------------------------- 3x3 convolution
-// The reference's layers: C -> O at HxW, padding 1, batch 64.
+// The reference's layers: C -> O at HxW, padding 1, batch 64. The library runs Winograd's
+// F(2x2, 3x3) on all of them; im2col is the GEMM path it runs on other convolutions.
+
+enum class ConvPass { forward, input_gradient, weight_gradient };
 
 struct ConvCase {
+    ConvPass pass;
     kernels::ConvGeometry g;
     std::vector<float> x, w, b, y, dy, dx, dw, db;
-    ConvCase(int64_t C, int64_t O, int64_t HW)
-        : g{C, HW, HW, O, 3, 3, 1, 1},
+    ConvCase(ConvPass p, int64_t C, int64_t O, int64_t HW)
+        : pass(p),
+          g{C, HW, HW, O, 3, 3, 1, 1},
           x(random_floats(kBatch * C * HW * HW, 1)),
           w(random_floats(O * C * 9, 2, -0.1, 0.1)),
           b(random_floats(O, 3)),
@@ -169,86 +241,94 @@ struct ConvCase {
           dw(w.size()),
           db(b.size()) {}
     double flops() const { return 2.0 * kBatch * g.O * g.K() * g.Ho() * g.Wo(); }
+
+    void run(Path path) {
+        switch (pass) {
+            case ConvPass::forward:
+                if (path == Path::scalar) kernels::ref::conv2d_forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
+#if !defined(DDPMKIT_ARCH_SCALAR)
+                else if (path == Path::im2col) kernels::conv_detail::forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
+#endif
+                else kernels::conv2d_forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
+                break;
+            case ConvPass::input_gradient:  // dx accumulates
+                std::fill(dx.begin(), dx.end(), 0.0f);
+                if (path == Path::scalar) kernels::ref::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), dx.data(), no<float>(), no<float>());
+#if !defined(DDPMKIT_ARCH_SCALAR)
+                else if (path == Path::im2col) kernels::conv_detail::backward_data(kBatch, w.data(), g, dy.data(), dx.data());
+#endif
+                else kernels::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), dx.data(), no<float>(), no<float>());
+                break;
+            case ConvPass::weight_gradient:  // dw and db accumulate (im2col computes dw only)
+                std::fill(dw.begin(), dw.end(), 0.0f);
+                std::fill(db.begin(), db.end(), 0.0f);
+                if (path == Path::scalar) kernels::ref::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), no<float>(), dw.data(), db.data());
+#if !defined(DDPMKIT_ARCH_SCALAR)
+                else if (path == Path::im2col) kernels::conv_detail::backward_weight(x.data(), kBatch, g, dy.data(), dw.data());
+#endif
+                else kernels::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), no<float>(), dw.data(), db.data());
+                break;
+        }
+    }
+
+    std::string check(Path path) const {
+        const std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy);
+        if (pass == ConvPass::forward) {
+            std::vector<double> yd(y.size());
+            kernels::ref::conv2d_forward(xd.data(), kBatch, wd.data(), bd.data(), g, yd.data());
+            return close_error("conv2d_forward", y.data(), yd.data(), static_cast<int64_t>(yd.size()), static_cast<double>(g.K()));
+        }
+        if (pass == ConvPass::input_gradient) {
+            std::vector<double> dxd(dx.size());
+            kernels::ref::conv2d_backward(xd.data(), kBatch, wd.data(), g, dyd.data(), dxd.data(), no<double>(), no<double>());
+            return close_error("conv2d_backward (data)", dx.data(), dxd.data(), static_cast<int64_t>(dxd.size()), static_cast<double>(g.O * 9));
+        }
+        std::vector<double> dwd(dw.size()), dbd(db.size());
+        kernels::ref::conv2d_backward(xd.data(), kBatch, wd.data(), g, dyd.data(), no<double>(), dwd.data(), dbd.data());
+        const double k = static_cast<double>(kBatch * g.Ho() * g.Wo());
+        const std::string error = close_error("conv2d_backward (weight)", dw.data(), dwd.data(), static_cast<int64_t>(dwd.size()), k);
+        if (!error.empty() || path == Path::im2col) return error;
+        return close_error("conv2d_backward (bias)", db.data(), dbd.data(), static_cast<int64_t>(dbd.size()), k);
+    }
 };
 
-void BM_conv_fwd(benchmark::State& st) {
-    ConvCase c(st.range(0), st.range(1), st.range(2));
-    auto run = [&] { kernels::conv2d_forward(c.x.data(), kBatch, c.w.data(), c.b.data(), c.g, c.y.data()); };
-    run();
-    {
-        const std::vector<double> xd = to_double(c.x), wd = to_double(c.w), bd = to_double(c.b);
-        std::vector<double> yd(c.y.size());
-        kernels::ref::conv2d_forward(xd.data(), kBatch, wd.data(), bd.data(), c.g, yd.data());
-        check_close("conv2d_forward", c.y.data(), yd.data(), static_cast<int64_t>(yd.size()), static_cast<double>(c.g.K()));
-    }
-    for (auto _ : st) {
-        run();
-        benchmark::DoNotOptimize(c.y.data());
-    }
-    set_rate(st, "FLOPS", c.flops());
-}
-
-void BM_conv_bwd_data(benchmark::State& st) {
-    ConvCase c(st.range(0), st.range(1), st.range(2));
-    auto run = [&] {
-        kernels::conv2d_backward(c.x.data(), kBatch, c.w.data(), c.g, c.dy.data(), c.dx.data(), no<float>(), no<float>());
-    };
-    run();
-    {
-        const std::vector<double> xd = to_double(c.x), wd = to_double(c.w), dyd = to_double(c.dy);
-        std::vector<double> dxd(c.dx.size());
-        kernels::ref::conv2d_backward(xd.data(), kBatch, wd.data(), c.g, dyd.data(), dxd.data(), no<double>(), no<double>());
-        check_close("conv2d_backward (data)", c.dx.data(), dxd.data(), static_cast<int64_t>(dxd.size()),
-                    static_cast<double>(c.g.O * 9));
-    }
-    for (auto _ : st) {
-        std::fill(c.dx.begin(), c.dx.end(), 0.0f);  // it accumulates: keep the values bounded
-        run();
-        benchmark::DoNotOptimize(c.dx.data());
-    }
-    set_rate(st, "FLOPS", c.flops());
-}
-
-void BM_conv_bwd_weight(benchmark::State& st) {
-    ConvCase c(st.range(0), st.range(1), st.range(2));
-    auto run = [&] {
-        kernels::conv2d_backward(c.x.data(), kBatch, c.w.data(), c.g, c.dy.data(), no<float>(), c.dw.data(), c.db.data());
-    };
-    run();
-    {
-        const std::vector<double> xd = to_double(c.x), wd = to_double(c.w), dyd = to_double(c.dy);
-        std::vector<double> dwd(c.dw.size()), dbd(c.db.size());
-        kernels::ref::conv2d_backward(xd.data(), kBatch, wd.data(), c.g, dyd.data(), no<double>(), dwd.data(), dbd.data());
-        const double k = static_cast<double>(kBatch * c.g.Ho() * c.g.Wo());
-        check_close("conv2d_backward (weight)", c.dw.data(), dwd.data(), static_cast<int64_t>(dwd.size()), k);
-        check_close("conv2d_backward (bias)", c.db.data(), dbd.data(), static_cast<int64_t>(dbd.size()), k);
-    }
-    for (auto _ : st) {
-        std::fill(c.dw.begin(), c.dw.end(), 0.0f);
-        std::fill(c.db.begin(), c.db.end(), 0.0f);
-        run();
-        benchmark::DoNotOptimize(c.dw.data());
-    }
-    set_rate(st, "FLOPS", c.flops());
+template <ConvPass pass, Path path>
+void BM_conv(benchmark::State& st) {
+    ConvCase c(pass, st.range(0), st.range(1), st.range(2));
+    bench(st, c, path, "FLOPS", c.flops());
 }
 
 void conv_layers(benchmark::internal::Benchmark* b) {
     b->Args({32, 32, 28})->Args({64, 64, 14})->Args({64, 64, 7})->Args({128, 64, 7});
     b->ArgNames({"C", "O", "HW"})->UseRealTime()->Unit(benchmark::kMillisecond);
 }
+void one_conv_layer(benchmark::internal::Benchmark* b) {  // the scalar reference takes seconds per call
+    b->Args({64, 64, 14})->ArgNames({"C", "O", "HW"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
 
-BENCHMARK(BM_conv_fwd)->Name("conv3x3_fwd")->Apply(conv_layers);
-BENCHMARK(BM_conv_bwd_data)->Name("conv3x3_bwd_data")->Apply(conv_layers);
-BENCHMARK(BM_conv_bwd_weight)->Name("conv3x3_bwd_weight")->Apply(conv_layers);
+BENCHMARK(BM_conv<ConvPass::forward, Path::ours>)->Name("conv3x3_fwd/ours")->Apply(conv_layers);
+BENCHMARK(BM_conv<ConvPass::input_gradient, Path::ours>)->Name("conv3x3_bwd_data/ours")->Apply(conv_layers);
+BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::ours>)->Name("conv3x3_bwd_weight/ours")->Apply(conv_layers);
+#if !defined(DDPMKIT_ARCH_SCALAR)
+BENCHMARK(BM_conv<ConvPass::forward, Path::im2col>)->Name("conv3x3_fwd/im2col")->Apply(conv_layers);
+BENCHMARK(BM_conv<ConvPass::input_gradient, Path::im2col>)->Name("conv3x3_bwd_data/im2col")->Apply(conv_layers);
+BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::im2col>)->Name("conv3x3_bwd_weight/im2col")->Apply(conv_layers);
+#endif
+BENCHMARK(BM_conv<ConvPass::forward, Path::scalar>)->Name("conv3x3_fwd/scalar")->Apply(one_conv_layer);
+BENCHMARK(BM_conv<ConvPass::input_gradient, Path::scalar>)->Name("conv3x3_bwd_data/scalar")->Apply(one_conv_layer);
+BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::scalar>)->Name("conv3x3_bwd_weight/scalar")->Apply(one_conv_layer);
 
 // ---------------------------------------------------------------- GroupNorm (+ SiLU)
 // 8 groups, batch 64; forward reads x and writes y, backward reads x, dy and writes dx.
 
 struct NormCase {
+    bool silu, backward;
     int64_t C, HW, G = 8;
     std::vector<float> x, gamma, beta, y, mean, rstd, dy, dx, dgamma, dbeta;
-    NormCase(int64_t c, int64_t hw)
-        : C(c),
+    NormCase(bool with_silu, bool backward_pass, int64_t c, int64_t hw)
+        : silu(with_silu),
+          backward(backward_pass),
+          C(c),
           HW(hw),
           x(random_floats(kBatch * c * hw, 1, -2.0, 3.0)),
           gamma(random_floats(c, 2, 0.5, 1.5)),
@@ -259,119 +339,125 @@ struct NormCase {
           dy(random_floats(kBatch * c * hw, 4)),
           dx(x.size()),
           dgamma(gamma.size()),
-          dbeta(beta.size()) {}
+          dbeta(beta.size()) {
+        if (backward) forward(Path::ours);  // the statistics the backward pass reads
+    }
     int64_t n() const { return kBatch * C * HW; }
+
+    void forward(Path path) {
+        const bool ref = path == Path::scalar;
+        if (silu && ref) kernels::ref::group_norm_silu_forward(x.data(), kBatch, C, HW, G, gamma.data(), beta.data(), 1e-5, y.data(), mean.data(), rstd.data());
+        else if (silu) kernels::group_norm_silu_forward(x.data(), kBatch, C, HW, G, gamma.data(), beta.data(), 1e-5, y.data(), mean.data(), rstd.data());
+        else if (ref) kernels::ref::group_norm_forward(x.data(), kBatch, C, HW, G, gamma.data(), beta.data(), 1e-5, y.data(), mean.data(), rstd.data());
+        else kernels::group_norm_forward(x.data(), kBatch, C, HW, G, gamma.data(), beta.data(), 1e-5, y.data(), mean.data(), rstd.data());
+    }
+    void run(Path path) {
+        if (!backward) return forward(path);
+        std::fill(dx.begin(), dx.end(), 0.0f);  // the gradients accumulate
+        std::fill(dgamma.begin(), dgamma.end(), 0.0f);
+        std::fill(dbeta.begin(), dbeta.end(), 0.0f);
+        const bool ref = path == Path::scalar;
+        if (silu && ref) kernels::ref::group_norm_silu_backward(x.data(), dy.data(), kBatch, C, HW, G, gamma.data(), beta.data(), mean.data(), rstd.data(), dx.data(), dgamma.data(), dbeta.data());
+        else if (silu) kernels::group_norm_silu_backward(x.data(), dy.data(), kBatch, C, HW, G, gamma.data(), beta.data(), mean.data(), rstd.data(), dx.data(), dgamma.data(), dbeta.data());
+        else if (ref) kernels::ref::group_norm_backward(x.data(), dy.data(), kBatch, C, HW, G, gamma.data(), mean.data(), rstd.data(), dx.data(), dgamma.data(), dbeta.data());
+        else kernels::group_norm_backward(x.data(), dy.data(), kBatch, C, HW, G, gamma.data(), mean.data(), rstd.data(), dx.data(), dgamma.data(), dbeta.data());
+    }
+
+    std::string check(Path) const {
+        const std::vector<double> xd = to_double(x), gd = to_double(gamma), bd = to_double(beta), dyd = to_double(dy);
+        std::vector<double> yd(y.size()), md(mean.size()), rd(rstd.size()), dxd(dx.size()), dgd(static_cast<size_t>(C)), dbd(static_cast<size_t>(C));
+        if (silu) kernels::ref::group_norm_silu_forward(xd.data(), kBatch, C, HW, G, gd.data(), bd.data(), 1e-5, yd.data(), md.data(), rd.data());
+        else kernels::ref::group_norm_forward(xd.data(), kBatch, C, HW, G, gd.data(), bd.data(), 1e-5, yd.data(), md.data(), rd.data());
+        const double k = static_cast<double>(C / G * HW);
+        const std::string name = silu ? "group_norm_silu" : "group_norm";
+        if (!backward) return close_error((name + "_forward").c_str(), y.data(), yd.data(), n(), k);
+        if (silu) kernels::ref::group_norm_silu_backward(xd.data(), dyd.data(), kBatch, C, HW, G, gd.data(), bd.data(), md.data(), rd.data(), dxd.data(), dgd.data(), dbd.data());
+        else kernels::ref::group_norm_backward(xd.data(), dyd.data(), kBatch, C, HW, G, gd.data(), md.data(), rd.data(), dxd.data(), dgd.data(), dbd.data());
+        std::string error = close_error((name + "_backward (x)").c_str(), dx.data(), dxd.data(), n(), k);
+        if (error.empty()) error = close_error((name + "_backward (gamma)").c_str(), dgamma.data(), dgd.data(), C, k * kBatch);
+        if (error.empty()) error = close_error((name + "_backward (beta)").c_str(), dbeta.data(), dbd.data(), C, k * kBatch);
+        return error;
+    }
 };
 
-void BM_group_norm_fwd(benchmark::State& st) {
-    NormCase c(st.range(0), st.range(1));
-    auto run = [&] {
-        kernels::group_norm_forward(c.x.data(), kBatch, c.C, c.HW, c.G, c.gamma.data(), c.beta.data(), 1e-5, c.y.data(),
-                                    c.mean.data(), c.rstd.data());
-    };
-    run();
-    {
-        const std::vector<double> xd = to_double(c.x), gd = to_double(c.gamma), bd = to_double(c.beta);
-        std::vector<double> yd(c.y.size()), md(c.mean.size()), rd(c.rstd.size());
-        kernels::ref::group_norm_forward(xd.data(), kBatch, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, yd.data(), md.data(),
-                                         rd.data());
-        check_close("group_norm_forward", c.y.data(), yd.data(), c.n(), static_cast<double>(c.C / c.G * c.HW));
-    }
-    for (auto _ : st) {
-        run();
-        benchmark::DoNotOptimize(c.y.data());
-    }
-    set_rate(st, "bytes", 8.0 * c.n());
-}
-
-void BM_group_norm_bwd(benchmark::State& st) {
-    NormCase c(st.range(0), st.range(1));
-    kernels::group_norm_forward(c.x.data(), kBatch, c.C, c.HW, c.G, c.gamma.data(), c.beta.data(), 1e-5, c.y.data(),
-                                c.mean.data(), c.rstd.data());
-    auto run = [&] {
-        kernels::group_norm_backward(c.x.data(), c.dy.data(), kBatch, c.C, c.HW, c.G, c.gamma.data(), c.mean.data(),
-                                     c.rstd.data(), c.dx.data(), c.dgamma.data(), c.dbeta.data());
-    };
-    run();
-    {
-        const std::vector<double> xd = to_double(c.x), gd = to_double(c.gamma), bd = to_double(c.beta), dyd = to_double(c.dy);
-        std::vector<double> yd(c.y.size()), md(c.mean.size()), rd(c.rstd.size()), dxd(c.dx.size()), dgd(c.C), dbd(c.C);
-        kernels::ref::group_norm_forward(xd.data(), kBatch, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, yd.data(), md.data(),
-                                         rd.data());
-        kernels::ref::group_norm_backward(xd.data(), dyd.data(), kBatch, c.C, c.HW, c.G, gd.data(), md.data(), rd.data(),
-                                          dxd.data(), dgd.data(), dbd.data());
-        const double k = static_cast<double>(c.C / c.G * c.HW);
-        check_close("group_norm_backward (x)", c.dx.data(), dxd.data(), c.n(), k);
-        check_close("group_norm_backward (gamma)", c.dgamma.data(), dgd.data(), c.C, k * kBatch);
-        check_close("group_norm_backward (beta)", c.dbeta.data(), dbd.data(), c.C, k * kBatch);
-    }
-    for (auto _ : st) {
-        std::fill(c.dx.begin(), c.dx.end(), 0.0f);
-        run();
-        benchmark::DoNotOptimize(c.dx.data());
-    }
-    set_rate(st, "bytes", 12.0 * c.n());
-}
-
-void BM_group_norm_silu_fwd(benchmark::State& st) {
-    NormCase c(st.range(0), st.range(1));
-    auto run = [&] {
-        kernels::group_norm_silu_forward(c.x.data(), kBatch, c.C, c.HW, c.G, c.gamma.data(), c.beta.data(), 1e-5, c.y.data(),
-                                         c.mean.data(), c.rstd.data());
-    };
-    run();
-    {
-        const std::vector<double> xd = to_double(c.x), gd = to_double(c.gamma), bd = to_double(c.beta);
-        std::vector<double> yd(c.y.size()), md(c.mean.size()), rd(c.rstd.size());
-        kernels::ref::group_norm_silu_forward(xd.data(), kBatch, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, yd.data(),
-                                              md.data(), rd.data());
-        check_close("group_norm_silu_forward", c.y.data(), yd.data(), c.n(), static_cast<double>(c.C / c.G * c.HW));
-    }
-    for (auto _ : st) {
-        run();
-        benchmark::DoNotOptimize(c.y.data());
-    }
-    set_rate(st, "bytes", 8.0 * c.n());
-}
-
-void BM_group_norm_silu_bwd(benchmark::State& st) {
-    NormCase c(st.range(0), st.range(1));
-    kernels::group_norm_silu_forward(c.x.data(), kBatch, c.C, c.HW, c.G, c.gamma.data(), c.beta.data(), 1e-5, c.y.data(),
-                                     c.mean.data(), c.rstd.data());
-    auto run = [&] {
-        kernels::group_norm_silu_backward(c.x.data(), c.dy.data(), kBatch, c.C, c.HW, c.G, c.gamma.data(), c.beta.data(),
-                                          c.mean.data(), c.rstd.data(), c.dx.data(), c.dgamma.data(), c.dbeta.data());
-    };
-    run();
-    {
-        const std::vector<double> xd = to_double(c.x), gd = to_double(c.gamma), bd = to_double(c.beta), dyd = to_double(c.dy);
-        std::vector<double> yd(c.y.size()), md(c.mean.size()), rd(c.rstd.size()), dxd(c.dx.size()), dgd(c.C), dbd(c.C);
-        kernels::ref::group_norm_silu_forward(xd.data(), kBatch, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, yd.data(),
-                                              md.data(), rd.data());
-        kernels::ref::group_norm_silu_backward(xd.data(), dyd.data(), kBatch, c.C, c.HW, c.G, gd.data(), bd.data(), md.data(),
-                                               rd.data(), dxd.data(), dgd.data(), dbd.data());
-        const double k = static_cast<double>(c.C / c.G * c.HW);
-        check_close("group_norm_silu_backward (x)", c.dx.data(), dxd.data(), c.n(), k);
-        check_close("group_norm_silu_backward (gamma)", c.dgamma.data(), dgd.data(), c.C, k * kBatch);
-        check_close("group_norm_silu_backward (beta)", c.dbeta.data(), dbd.data(), c.C, k * kBatch);
-    }
-    for (auto _ : st) {
-        std::fill(c.dx.begin(), c.dx.end(), 0.0f);
-        run();
-        benchmark::DoNotOptimize(c.dx.data());
-    }
-    set_rate(st, "bytes", 12.0 * c.n());
+template <bool silu, bool backward, Path path>
+void BM_norm(benchmark::State& st) {
+    NormCase c(silu, backward, st.range(0), st.range(1));
+    bench(st, c, path, "bytes", (backward ? 12.0 : 8.0) * c.n());
 }
 
 void norm_shapes(benchmark::internal::Benchmark* b) {
     b->Args({32, 28 * 28})->Args({64, 14 * 14})->Args({128, 7 * 7});
     b->ArgNames({"C", "HW"})->UseRealTime();
 }
+void one_norm_shape(benchmark::internal::Benchmark* b) { b->Args({32, 28 * 28})->ArgNames({"C", "HW"})->UseRealTime(); }
 
-BENCHMARK(BM_group_norm_fwd)->Name("group_norm_fwd")->Apply(norm_shapes);
-BENCHMARK(BM_group_norm_bwd)->Name("group_norm_bwd")->Apply(norm_shapes);
-BENCHMARK(BM_group_norm_silu_fwd)->Name("group_norm_silu_fwd")->Apply(norm_shapes);
-BENCHMARK(BM_group_norm_silu_bwd)->Name("group_norm_silu_bwd")->Apply(norm_shapes);
+BENCHMARK(BM_norm<false, false, Path::ours>)->Name("group_norm_fwd/ours")->Apply(norm_shapes);
+BENCHMARK(BM_norm<false, true, Path::ours>)->Name("group_norm_bwd/ours")->Apply(norm_shapes);
+BENCHMARK(BM_norm<true, false, Path::ours>)->Name("group_norm_silu_fwd/ours")->Apply(norm_shapes);
+BENCHMARK(BM_norm<true, true, Path::ours>)->Name("group_norm_silu_bwd/ours")->Apply(norm_shapes);
+BENCHMARK(BM_norm<false, false, Path::scalar>)->Name("group_norm_fwd/scalar")->Apply(one_norm_shape);
+BENCHMARK(BM_norm<false, true, Path::scalar>)->Name("group_norm_bwd/scalar")->Apply(one_norm_shape);
+BENCHMARK(BM_norm<true, false, Path::scalar>)->Name("group_norm_silu_fwd/scalar")->Apply(one_norm_shape);
+BENCHMARK(BM_norm<true, true, Path::scalar>)->Name("group_norm_silu_bwd/scalar")->Apply(one_norm_shape);
+
+// ---------------------------------------------------------------- add, sums, softmax
+// The residual add of a ResBlock at 32 channels, 28x28 (out = a + b); the per-channel sums
+// over H W of a bias gradient (sum_axis, same input); the attention's softmax at 7x7: 64 images
+// x 49 rows of 49.
+
+struct ElementwiseCase {
+    enum Kind { add, sum_hw, softmax } kind;
+    Shape shape;
+    std::vector<float> a, b, out;
+    ElementwiseCase(Kind k, Shape s) : kind(k), shape(std::move(s)), a(random_floats(shape.numel(), 1, -4.0, 4.0)), b(random_floats(shape.numel(), 2)) {
+        out.resize(static_cast<size_t>(kind == sum_hw ? shape.numel() / rows_len() : shape.numel()));
+    }
+    int64_t rows_len() const { return shape[shape.rank() - 1]; }  // H W for the sums, the row for softmax
+    int64_t rows() const { return shape.numel() / rows_len(); }
+
+    void run(Path path) {
+        const bool ref = path == Path::scalar;
+        switch (kind) {
+            case add:
+                if (ref) kernels::ref::broadcast_binary(kernels::BinaryOp::Add, a.data(), shape, b.data(), shape, out.data(), shape);
+                else kernels::broadcast_binary(kernels::BinaryOp::Add, a.data(), shape, b.data(), shape, out.data(), shape);
+                break;
+            case sum_hw:
+                if (ref) kernels::ref::sum_axis(a.data(), rows(), rows_len(), int64_t(1), out.data());
+                else kernels::sum_axis(a.data(), rows(), rows_len(), int64_t(1), out.data());
+                break;
+            case softmax:
+                if (ref) kernels::ref::softmax(a.data(), rows(), rows_len(), out.data());
+                else kernels::softmax(a.data(), rows(), rows_len(), out.data());
+                break;
+        }
+    }
+    std::string check(Path) const {
+        const std::vector<double> ad = to_double(a), bd = to_double(b);
+        std::vector<double> want(out.size());
+        if (kind == add) kernels::ref::broadcast_binary(kernels::BinaryOp::Add, ad.data(), shape, bd.data(), shape, want.data(), shape);
+        if (kind == sum_hw) kernels::ref::sum_axis(ad.data(), rows(), rows_len(), int64_t(1), want.data());
+        if (kind == softmax) kernels::ref::softmax(ad.data(), rows(), rows_len(), want.data());
+        const char* name = kind == add ? "add" : kind == sum_hw ? "sum_axis" : "softmax";
+        return close_error(name, out.data(), want.data(), static_cast<int64_t>(want.size()), kind == add ? 1.0 : static_cast<double>(rows_len()));
+    }
+    double bytes() const { return 4.0 * static_cast<double>(kind == add ? 3 * a.size() : a.size() + out.size()); }
+};
+
+template <ElementwiseCase::Kind kind, Path path>
+void BM_elementwise(benchmark::State& st) {
+    const Shape shape = kind == ElementwiseCase::softmax ? Shape{kBatch * 49, 49} : Shape{kBatch * 32, 28 * 28};
+    ElementwiseCase c(kind, shape);
+    bench(st, c, path, "bytes", c.bytes());
+}
+
+BENCHMARK(BM_elementwise<ElementwiseCase::add, Path::ours>)->Name("add/ours")->UseRealTime();
+BENCHMARK(BM_elementwise<ElementwiseCase::add, Path::scalar>)->Name("add/scalar")->UseRealTime();
+BENCHMARK(BM_elementwise<ElementwiseCase::sum_hw, Path::ours>)->Name("sum_hw/ours")->UseRealTime();
+BENCHMARK(BM_elementwise<ElementwiseCase::sum_hw, Path::scalar>)->Name("sum_hw/scalar")->UseRealTime();
+BENCHMARK(BM_elementwise<ElementwiseCase::softmax, Path::ours>)->Name("softmax/ours")->UseRealTime();
+BENCHMARK(BM_elementwise<ElementwiseCase::softmax, Path::scalar>)->Name("softmax/scalar")->UseRealTime();
 
 // ---------------------------------------------------------------- attention
 // nn::Attention(64 channels, 8 groups) on [64, 64, 7, 7]: GroupNorm, qkv 1x1 conv,
@@ -391,7 +477,7 @@ struct AttentionCase {
     }
 };
 
-void check_attention() {
+std::string attention_error() {
     AttentionCase<float> f;
     AttentionCase<double> d;  // the same parameters and input, rounded to float above
     const Var<float> yf = f.attn.forward(f.x);
@@ -409,14 +495,14 @@ void check_attention() {
     };
     const double ey = rel(yf.value().data(), yd.value().data(), yf.numel());
     const double eg = rel(f.x.grad().data(), d.x.grad().data(), f.x.numel());
-    if (!(ey <= 1e-4 && eg <= 1e-3)) {
-        std::fprintf(stderr, "bench_kernels: attention is wrong: output error %.3g, input gradient error %.3g\n", ey, eg);
-        std::abort();
-    }
+    if (ey <= 1e-4 && eg <= 1e-3) return "";
+    char message[160];
+    std::snprintf(message, sizeof message, "attention is wrong: output error %.3g, input gradient error %.3g", ey, eg);
+    return message;
 }
 
 void BM_attention_fwd(benchmark::State& st) {
-    check_attention();
+    if (wrong(st, attention_error())) return;
     AttentionCase<float> c;
     NoGradGuard no_grad;
     for (auto _ : st) {
@@ -427,7 +513,7 @@ void BM_attention_fwd(benchmark::State& st) {
 }
 
 void BM_attention_fwd_bwd(benchmark::State& st) {
-    check_attention();
+    if (wrong(st, attention_error())) return;
     AttentionCase<float> c;
     const Tensor<float> seed = Tensor<float>::ones({kBatch, 64, 7, 7});
     for (auto _ : st) {
@@ -443,31 +529,37 @@ BENCHMARK(BM_attention_fwd_bwd)->Name("attention_fwd_bwd")->UseRealTime()->Unit(
 
 // ---------------------------------------------------------------- Adam
 // One update of the default U-Net's 1,623,169 parameters: reads p, g, m, v, writes p, m, v.
+// The check compares the first update with the reference's from the same state.
 
-void BM_adam(benchmark::State& st) {
-    const int64_t n = 1623169;
-    std::vector<float> p = random_floats(n, 1), g = random_floats(n, 2), m = random_floats(n, 3, -0.01, 0.01),
-                       v = random_floats(n, 4, 0.0, 0.01);
-    {
-        std::vector<double> pd = to_double(p), gd = to_double(g), md = to_double(m), vd = to_double(v);
-        std::vector<float> pf = p, mf = m, vf = v;
-        const kernels::AdamStep s{2e-4, 0.9, 0.999, 1e-8, 0.0, false, 3};
-        kernels::adam_update(n, s, pf.data(), g.data(), mf.data(), vf.data());
+struct AdamCase {
+    static constexpr int64_t n = 1623169;
+    const kernels::AdamStep s{2e-4, 0.9, 0.999, 1e-8, 0.0, false, 3};
+    const std::vector<float> p0 = random_floats(n, 1), g = random_floats(n, 2), m0 = random_floats(n, 3, -0.01, 0.01),
+                             v0 = random_floats(n, 4, 0.0, 0.01);
+    std::vector<float> p = p0, m = m0, v = v0;
+
+    void run(Path path) {
+        if (path == Path::scalar) kernels::ref::adam_update(n, s, p.data(), g.data(), m.data(), v.data());
+        else kernels::adam_update(n, s, p.data(), g.data(), m.data(), v.data());
+    }
+    std::string check(Path) const {
+        std::vector<double> pd = to_double(p0), gd = to_double(g), md = to_double(m0), vd = to_double(v0);
         kernels::ref::adam_update(n, s, pd.data(), gd.data(), md.data(), vd.data());
-        check_close("adam_update (p)", pf.data(), pd.data(), n, 4);
-        check_close("adam_update (m)", mf.data(), md.data(), n, 4);
-        check_close("adam_update (v)", vf.data(), vd.data(), n, 4);
+        std::string error = close_error("adam_update (p)", p.data(), pd.data(), n, 4);
+        if (error.empty()) error = close_error("adam_update (m)", m.data(), md.data(), n, 4);
+        if (error.empty()) error = close_error("adam_update (v)", v.data(), vd.data(), n, 4);
+        return error;
     }
-    int64_t step = 1;
-    for (auto _ : st) {
-        const kernels::AdamStep s{2e-4, 0.9, 0.999, 1e-8, 0.0, false, step++};
-        kernels::adam_update(n, s, p.data(), g.data(), m.data(), v.data());
-        benchmark::DoNotOptimize(p.data());
-    }
-    set_rate(st, "bytes", 28.0 * n);
+};
+
+template <Path path>
+void BM_adam(benchmark::State& st) {
+    AdamCase c;
+    bench(st, c, path, "bytes", 28.0 * AdamCase::n);
 }
 
-BENCHMARK(BM_adam)->Name("adam")->UseRealTime();
+BENCHMARK(BM_adam<Path::ours>)->Name("adam/ours")->UseRealTime();
+BENCHMARK(BM_adam<Path::scalar>)->Name("adam/scalar")->UseRealTime();
 
 }  // namespace
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# compare_torch.sh — the reference U-Net's training and sampling steps, ddpmkit beside PyTorch.
+# compare_torch.sh — a U-Net's training and sampling steps, ddpmkit beside PyTorch.
 #
 # Runs `ddpmkit bench unet` and the PyTorch twin (benchmarks/torch_unet.py; the model is
-# described in docs/unet.md) alternately, --rounds times each, at the same batch, threads,
-# steps and resolution, so both see the same machine load. Each run reports the median of its
+# described in docs/unet.md) alternately, --rounds times each, with the same batch, threads,
+# steps and model (the reference U-Net unless --ch, --mult, --blocks, --attn, --groups, --in-ch
+# or --res say otherwise; both programs take those flags), so both see the same machine load. Each run reports the median of its
 # timed steps; the script prints the median over rounds of each figure and the ratios
 # ours / PyTorch (below 1: ddpmkit is faster or smaller). Peak memory is each process's peak
 # resident set size, read by the same wrapper (getrusage) for both. Each round also runs
@@ -11,6 +12,7 @@
 #
 #   benchmarks/compare_torch.sh [--ddpmkit build/ddpmkit] [--python /usr/bin/python3]
 #                               [--rounds 3] [--batch 64] [--threads 2] [--steps 20] [--res 28]
+#                               [--ch 32] [--mult 1,2,2] [--blocks 2] [--attn 7] [--groups 8] [--in-ch 1]
 #
 # PyTorch: Debian's python3-torch, with libopenblas0-pthread (else its matrix products use
 # the slow reference BLAS).
@@ -20,8 +22,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ddpmkit="$here/../build/ddpmkit"
 python=/usr/bin/python3
 rounds=3 batch=64 threads=2 steps=20 res=28
+model=()  # the model flags, passed to both programs as they are
 while [ $# -gt 0 ]; do
   case "$1" in
+    --ch|--mult|--blocks|--attn|--groups|--in-ch) [ $# -ge 2 ] || { echo "compare_torch.sh: $1 needs a value" >&2; exit 2; }
+      model+=("$1" "$2"); shift 2 ;;
     --ddpmkit) ddpmkit="$2"; shift 2 ;;
     --python) python="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
@@ -29,7 +34,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --res) res="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "compare_torch.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -37,12 +42,14 @@ done
 "$python" -c "import torch" 2>/dev/null ||
   { echo "compare_torch.sh: $python cannot import torch (apt-get install python3-torch libopenblas0-pthread)" >&2; exit 1; }
 
-exec "$python" - "$ddpmkit" "$here/torch_unet.py" "$rounds" "$batch" "$threads" "$steps" "$res" <<'PY'
-import json, os, platform, resource, statistics, subprocess, sys
+exec "$python" - "$ddpmkit" "$here/torch_unet.py" "$rounds" "$batch" "$threads" "$steps" "$res" "${model[@]}" <<'PY'
+import json, os, platform, resource, shlex, statistics, subprocess, sys
 
-ddpmkit, peer, rounds, batch, threads, steps, res = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+ddpmkit, peer = sys.argv[1], sys.argv[2]
+rounds, batch, threads, steps, res = map(int, sys.argv[3:8])
+model = sys.argv[8:]
 def flags(n_threads):
-    return ["--batch", str(batch), "--threads", str(n_threads), "--steps", str(steps), "--res", str(res)]
+    return ["--batch", str(batch), "--threads", str(n_threads), "--steps", str(steps), "--res", str(res)] + model
 # Each run goes through a fresh wrapper process, so that RUSAGE_CHILDREN is that run's peak alone.
 wrapper = ("import json, resource, subprocess, sys\n"
            "out = subprocess.run(sys.argv[1:], check=True, capture_output=True, text=True).stdout\n"
@@ -73,10 +80,11 @@ for r in range(rounds):
 if ours[0]["params"] != theirs[0]["params"]:
     sys.exit(f"compare_torch.sh: the models differ: {ours[0]['params']} vs {theirs[0]['params']} parameters")
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
-print(f"\nreference U-Net, {ours[0]['params']} parameters, batch {batch}, {res}x{res}, {threads} threads, "
+what = "reference U-Net" if not model else "U-Net " + " ".join(shlex.quote(m) for m in model)
+print(f"\n{what}, {ours[0]['params']} parameters, batch {batch}, {res}x{res}, {threads} threads, "
       f"median of {rounds} alternating rounds of {steps} steps; ddpmkit {ours[0]['arch']}, PyTorch {theirs[0]['torch']}; {cpu}")
 print(f"{'':22}{'ddpmkit':>10}{'PyTorch':>10}{'ratio':>8}")
-summary = {"params": ours[0]["params"], "batch": batch, "threads": threads, "rounds": rounds, "cpu": cpu}
+summary = {"params": ours[0]["params"], "model": model, "res": res, "batch": batch, "threads": threads, "rounds": rounds, "cpu": cpu}
 for key, label, unit in [("train_step_s", "train step", "s"), ("sample_step_s", "sample step", "s"),
                          ("process_peak_rss_mb", "peak memory", "MB")]:
     a = statistics.median(x[key] for x in ours)

@@ -102,6 +102,7 @@ check "nll --timesteps above T" 2 "--timesteps 50 is more than the checkpoint's 
 check "classifier --epochs 0" 2 "--epochs must be at least 1, not 0" -- classifier --epochs 0 "${late[@]}"
 check "fd --n 1" 2 "--n must be at least 2, not 1" -- fd --n 1 --samples "$work/none.safetensors"
 check "bench --threads 0" 2 "--threads must be at least 1, not 0" -- bench unet --threads 0
+check "bench --mult 1,x" 2 "--mult takes whole numbers of at least 1, separated by commas, not \"1,x\"" -- bench unet --mult 1,x
 
 # Names of data sets, samplers, schedules and the like, with the allowed ones in the message.
 check "unknown data set" 2 '--data is fashion-mnist, mnist, cifar10 or shapes, not "imagenet"' -- train --data imagenet

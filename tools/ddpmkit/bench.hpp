@@ -1,5 +1,6 @@
-// ddpmkit bench unet: the reference U-Net's training and sampling steps, timed as
-// benchmarks/torch_unet.py times its PyTorch twin, as one JSON line.
+// ddpmkit bench unet: a U-Net's training and sampling steps (the reference U-Net unless the
+// model flags say otherwise, the same flags as benchmarks/torch_unet.py), timed as that script
+// times its PyTorch twin, as one JSON line.
 #pragma once
 
 #include <sys/resource.h>
@@ -42,20 +43,27 @@ inline double peak_rss_mb() {
 }
 
 // Times what benchmarks/torch_unet.py times, the same way, and prints the same JSON keys:
-// the reference U-Net (docs/unet.md), x0 ~ U[-1, 1], linear betas 1e-4 .. 0.02 over 1000 steps;
+// the U-Net of docs/unet.md with the flags' sizes, x0 ~ U[-1, 1], linear betas 1e-4 .. 0.02 over 1000 steps;
 // train step = q_sample, forward, MSE on eps, zero grads, backward, Adam(2e-4);
 // sample step = one forward without gradients at t = 500.
 inline int cmd_bench(int argc, char** argv) {
     Flags f("bench unet",
-            "Times the reference U-Net's training step (forward + backward + Adam on the eps-MSE loss) and\n"
-            "sampling step (one forward without gradients), as benchmarks/torch_unet.py does, and\n"
-            "prints one JSON line: params, batch, threads, train_step_s, sample_step_s (medians after\n"
-            "warm-up) and peak_rss_mb (the process's peak resident memory).",
+            "Times a U-Net's training step (forward + backward + Adam on the eps-MSE loss) and sampling\n"
+            "step (one forward without gradients), as benchmarks/torch_unet.py does with the same model\n"
+            "flags (the defaults are the reference U-Net), and prints one JSON line: params, batch,\n"
+            "threads, train_step_s, sample_step_s (medians after warm-up) and peak_rss_mb (the\n"
+            "process's peak resident memory).",
             {{"batch", "B", "images per step", "64"},
              {"threads", "N", "OpenMP threads", "2"},
              {"steps", "N", "timed steps of each kind", "20"},
              {"warmup", "N", "untimed steps before them", "2"},
-             {"res", "R", "image side (attention stays at side 7, as in the peer)", "28"}});
+             {"res", "R", "image side", "28"},
+             {"ch", "N", "base channels", "32"},
+             {"mult", "LIST", "channel multipliers of the levels, comma separated", "1,2,2"},
+             {"blocks", "N", "residual blocks per level", "2"},
+             {"attn", "LIST", "image sides with self-attention, comma separated (\"\": none)", "7"},
+             {"groups", "N", "GroupNorm groups", "8"},
+             {"in-ch", "N", "image channels", "1"}});
     std::vector<std::string> what;
     if (!f.parse(argc, argv, &what)) return 0;
     if (what.size() != 1 || what[0] != "unet") throw UsageError("the benchmark to run is unet: ddpmkit bench unet [flags]");
@@ -64,7 +72,18 @@ inline int cmd_bench(int argc, char** argv) {
     set_num_threads(static_cast<int>(threads));
 
     nn::UNetConfig config;
-    config.res = f.integer("res", 4);
+    config.res = f.integer("res", 1);
+    config.ch = f.integer("ch", 1);
+    config.mult = f.integers("mult", 1);
+    config.blocks = f.integer("blocks", 1);
+    config.attn = f.integers("attn", 1);
+    config.groups = f.integer("groups", 1);
+    config.in_ch = f.integer("in-ch", 1);
+    try {
+        config.validate();
+    } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+    }
     nn::UNet<float> model(config, 0);
     train::Adam<float> adam(model.named_parameters(), 2e-4);
     const diffusion::Schedule schedule = diffusion::Schedule::linear(1000);

@@ -100,6 +100,27 @@ public:
         if (out > max) throw UsageError("--" + name + " must be at most " + std::to_string(max) + ", not " + str(name));
         return out;
     }
+    // The flag's value as comma-separated whole numbers, each at least min ("" is none).
+    std::vector<int64_t> integers(const std::string& name, int64_t min) const {
+        const std::string v = str(name);
+        std::vector<int64_t> out;
+        for (size_t begin = 0; !v.empty() && begin <= v.size();) {
+            const size_t end = std::min(v.find(',', begin), v.size());
+            const std::string item = v.substr(begin, end - begin);
+            size_t used = 0;
+            int64_t x = 0;
+            try {
+                x = std::stoll(item, &used);
+            } catch (const std::exception&) {
+                used = 0;
+            }
+            if (item.empty() || used != item.size() || x < min)
+                throw UsageError("--" + name + " takes whole numbers of at least " + std::to_string(min) + ", separated by commas, not \"" + v + "\"");
+            out.push_back(x);
+            begin = end + 1;
+        }
+        return out;
+    }
     // The flag's value as a finite number, at least `min`.
     double number(const std::string& name, double min = -std::numeric_limits<double>::infinity()) const {
         const double out = parsed<double>(name, "a number", [](const std::string& v, size_t* used) { return std::stod(v, used); });

@@ -18,10 +18,13 @@
 // Families: fma_peak; gemm/<ours|eigen|scalar>/M/N/K (conv-as-GEMM shapes of one image:
 // M = O, K = 9 C, N = H W; and the Linear layers' shapes);
 // conv3x3_{fwd,bwd_data,bwd_weight}/<ours|im2col|scalar>/C/O/HW (batch 64; ours is Winograd
-// where the library picks it); group_norm{,_silu}_{fwd,bwd}/<ours|scalar>/C/HW;
-// add, sum_hw, softmax/<ours|scalar> (the elementwise add of a residual, the per-channel sums of a
-// bias gradient, the attention's softmax rows); attention_{fwd,fwd_bwd} (64 channels at 7x7);
-// adam/<ours|scalar> (1,623,169 parameters).
+// where the library picks it); conv1x1_* and conv3x3s2_* (stride 2) likewise, ours|scalar;
+// group_norm{,_silu}_{fwd,bwd}/<ours|scalar>/C/HW; add, sum_hw, softmax/<ours|scalar> (the
+// elementwise add of a residual, the per-channel sums of a bias gradient, the attention's
+// softmax rows); permute, upsample, upsample_bwd/<ours|scalar>; adam/<ours|scalar> (1,623,169
+// parameters); and whole layers, float beside double (the reference kernels):
+// {linear,resblock,attention,unet}_{fwd,fwd_bwd}/<ours|scalar>/B, the last the reference
+// U-Net's forward and backward pass.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -114,7 +117,6 @@ void bench(benchmark::State& st, Case& c, Path path, const char* counter, double
 // Independent fused multiply-adds on registers only, on every thread: the most the chip's FMA
 // units do (2 FLOPs per lane), against which every FLOPS figure here can be read.
 
-#if !defined(DDPMKIT_ARCH_SCALAR)
 constexpr int kFmaChains = 12;  // independent chains, more than latency x units (4 x 2) needs
 
 float fma_chains(int64_t n) {
@@ -141,7 +143,6 @@ void BM_fma_peak(benchmark::State& st) {
 }
 
 BENCHMARK(BM_fma_peak)->Name("fma_peak")->UseRealTime();
-#endif
 
 // ---------------------------------------------------------------- GEMM
 // C [M, N] = A [M, K] B [K, N], row-major.
@@ -229,14 +230,15 @@ struct ConvCase {
     ConvPass pass;
     kernels::ConvGeometry g;
     std::vector<float> x, w, b, y, dy, dx, dw, db;
-    ConvCase(ConvPass p, int64_t C, int64_t O, int64_t HW)
+    // A k x k convolution (padding k / 2) of C -> O channels on HW x HW images.
+    ConvCase(ConvPass p, int64_t C, int64_t O, int64_t HW, int64_t k = 3, int64_t stride = 1)
         : pass(p),
-          g{C, HW, HW, O, 3, 3, 1, 1},
+          g{C, HW, HW, O, k, k, stride, k / 2},
           x(random_floats(kBatch * C * HW * HW, 1)),
-          w(random_floats(O * C * 9, 2, -0.1, 0.1)),
+          w(random_floats(O * C * k * k, 2, -0.1, 0.1)),
           b(random_floats(O, 3)),
-          y(static_cast<size_t>(kBatch * O * HW * HW)),
-          dy(random_floats(kBatch * O * HW * HW, 4)),
+          y(static_cast<size_t>(kBatch * O * g.Ho() * g.Wo())),
+          dy(random_floats(kBatch * O * g.Ho() * g.Wo(), 4)),
           dx(x.size()),
           dw(w.size()),
           db(b.size()) {}
@@ -246,26 +248,20 @@ struct ConvCase {
         switch (pass) {
             case ConvPass::forward:
                 if (path == Path::scalar) kernels::ref::conv2d_forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
-#if !defined(DDPMKIT_ARCH_SCALAR)
                 else if (path == Path::im2col) kernels::conv_detail::forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
-#endif
                 else kernels::conv2d_forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
                 break;
             case ConvPass::input_gradient:  // dx accumulates
                 std::fill(dx.begin(), dx.end(), 0.0f);
                 if (path == Path::scalar) kernels::ref::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), dx.data(), no<float>(), no<float>());
-#if !defined(DDPMKIT_ARCH_SCALAR)
                 else if (path == Path::im2col) kernels::conv_detail::backward_data(kBatch, w.data(), g, dy.data(), dx.data());
-#endif
                 else kernels::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), dx.data(), no<float>(), no<float>());
                 break;
             case ConvPass::weight_gradient:  // dw and db accumulate (im2col computes dw only)
                 std::fill(dw.begin(), dw.end(), 0.0f);
                 std::fill(db.begin(), db.end(), 0.0f);
                 if (path == Path::scalar) kernels::ref::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), no<float>(), dw.data(), db.data());
-#if !defined(DDPMKIT_ARCH_SCALAR)
                 else if (path == Path::im2col) kernels::conv_detail::backward_weight(x.data(), kBatch, g, dy.data(), dw.data());
-#endif
                 else kernels::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), no<float>(), dw.data(), db.data());
                 break;
         }
@@ -281,7 +277,7 @@ struct ConvCase {
         if (pass == ConvPass::input_gradient) {
             std::vector<double> dxd(dx.size());
             kernels::ref::conv2d_backward(xd.data(), kBatch, wd.data(), g, dyd.data(), dxd.data(), no<double>(), no<double>());
-            return close_error("conv2d_backward (data)", dx.data(), dxd.data(), static_cast<int64_t>(dxd.size()), static_cast<double>(g.O * 9));
+            return close_error("conv2d_backward (data)", dx.data(), dxd.data(), static_cast<int64_t>(dxd.size()), static_cast<double>(g.O * g.kh * g.kw));
         }
         std::vector<double> dwd(dw.size()), dbd(db.size());
         kernels::ref::conv2d_backward(xd.data(), kBatch, wd.data(), g, dyd.data(), no<double>(), dwd.data(), dbd.data());
@@ -292,9 +288,9 @@ struct ConvCase {
     }
 };
 
-template <ConvPass pass, Path path>
+template <ConvPass pass, Path path, int k = 3, int stride = 1>
 void BM_conv(benchmark::State& st) {
-    ConvCase c(pass, st.range(0), st.range(1), st.range(2));
+    ConvCase c(pass, st.range(0), st.range(1), st.range(2), k, stride);
     bench(st, c, path, "FLOPS", c.flops());
 }
 
@@ -309,14 +305,44 @@ void one_conv_layer(benchmark::internal::Benchmark* b) {  // the scalar referenc
 BENCHMARK(BM_conv<ConvPass::forward, Path::ours>)->Name("conv3x3_fwd/ours")->Apply(conv_layers);
 BENCHMARK(BM_conv<ConvPass::input_gradient, Path::ours>)->Name("conv3x3_bwd_data/ours")->Apply(conv_layers);
 BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::ours>)->Name("conv3x3_bwd_weight/ours")->Apply(conv_layers);
-#if !defined(DDPMKIT_ARCH_SCALAR)
 BENCHMARK(BM_conv<ConvPass::forward, Path::im2col>)->Name("conv3x3_fwd/im2col")->Apply(conv_layers);
 BENCHMARK(BM_conv<ConvPass::input_gradient, Path::im2col>)->Name("conv3x3_bwd_data/im2col")->Apply(conv_layers);
 BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::im2col>)->Name("conv3x3_bwd_weight/im2col")->Apply(conv_layers);
-#endif
 BENCHMARK(BM_conv<ConvPass::forward, Path::scalar>)->Name("conv3x3_fwd/scalar")->Apply(one_conv_layer);
 BENCHMARK(BM_conv<ConvPass::input_gradient, Path::scalar>)->Name("conv3x3_bwd_data/scalar")->Apply(one_conv_layer);
 BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::scalar>)->Name("conv3x3_bwd_weight/scalar")->Apply(one_conv_layer);
+
+// The other convolutions of the U-Net, on im2col and the GEMM: 1x1 (a ResBlock's skip when the
+// channels change: 96 -> 32 at 28x28 and 96 -> 64 at 14x14 after a concatenation; the
+// attention's qkv, 64 -> 192 at 7x7) and 3x3 with stride 2 (Downsample; HW is the input's side).
+
+void pointwise_layers(benchmark::internal::Benchmark* b) {
+    b->Args({96, 32, 28})->Args({96, 64, 14})->Args({64, 192, 7});
+    b->ArgNames({"C", "O", "HW"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+void one_pointwise_layer(benchmark::internal::Benchmark* b) {
+    b->Args({96, 64, 14})->ArgNames({"C", "O", "HW"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+void downsample_layers(benchmark::internal::Benchmark* b) {
+    b->Args({32, 32, 28})->Args({64, 64, 14});
+    b->ArgNames({"C", "O", "HW"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+void one_downsample_layer(benchmark::internal::Benchmark* b) {
+    b->Args({64, 64, 14})->ArgNames({"C", "O", "HW"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK(BM_conv<ConvPass::forward, Path::ours, 1>)->Name("conv1x1_fwd/ours")->Apply(pointwise_layers);
+BENCHMARK(BM_conv<ConvPass::input_gradient, Path::ours, 1>)->Name("conv1x1_bwd_data/ours")->Apply(pointwise_layers);
+BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::ours, 1>)->Name("conv1x1_bwd_weight/ours")->Apply(pointwise_layers);
+BENCHMARK(BM_conv<ConvPass::forward, Path::scalar, 1>)->Name("conv1x1_fwd/scalar")->Apply(one_pointwise_layer);
+BENCHMARK(BM_conv<ConvPass::input_gradient, Path::scalar, 1>)->Name("conv1x1_bwd_data/scalar")->Apply(one_pointwise_layer);
+BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::scalar, 1>)->Name("conv1x1_bwd_weight/scalar")->Apply(one_pointwise_layer);
+BENCHMARK(BM_conv<ConvPass::forward, Path::ours, 3, 2>)->Name("conv3x3s2_fwd/ours")->Apply(downsample_layers);
+BENCHMARK(BM_conv<ConvPass::input_gradient, Path::ours, 3, 2>)->Name("conv3x3s2_bwd_data/ours")->Apply(downsample_layers);
+BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::ours, 3, 2>)->Name("conv3x3s2_bwd_weight/ours")->Apply(downsample_layers);
+BENCHMARK(BM_conv<ConvPass::forward, Path::scalar, 3, 2>)->Name("conv3x3s2_fwd/scalar")->Apply(one_downsample_layer);
+BENCHMARK(BM_conv<ConvPass::input_gradient, Path::scalar, 3, 2>)->Name("conv3x3s2_bwd_data/scalar")->Apply(one_downsample_layer);
+BENCHMARK(BM_conv<ConvPass::weight_gradient, Path::scalar, 3, 2>)->Name("conv3x3s2_bwd_weight/scalar")->Apply(one_downsample_layer);
 
 // ---------------------------------------------------------------- GroupNorm (+ SiLU)
 // 8 groups, batch 64; forward reads x and writes y, backward reads x, dy and writes dx.
@@ -459,32 +485,134 @@ BENCHMARK(BM_elementwise<ElementwiseCase::sum_hw, Path::scalar>)->Name("sum_hw/s
 BENCHMARK(BM_elementwise<ElementwiseCase::softmax, Path::ours>)->Name("softmax/ours")->UseRealTime();
 BENCHMARK(BM_elementwise<ElementwiseCase::softmax, Path::scalar>)->Name("softmax/scalar")->UseRealTime();
 
-// ---------------------------------------------------------------- attention
-// nn::Attention(64 channels, 8 groups) on [64, 64, 7, 7]: GroupNorm, qkv 1x1 conv,
-// softmax(q^T k / 8) over the 49 positions, v a^T, 1x1 projection, residual.
+// ---------------------------------------------------------------- layout: permute, upsampling
+// The attention's [B, C, P] -> [B, P, C] transposition (64 channels at 7x7); the U-Net's
+// nearest-neighbour upsampling of 64 channels from 14x14 to 28x28, and its gradient.
 
-// Matmul FLOPs of one attention block's forward: qkv, q^T k, v a^T, projection.
-double attention_flops(int64_t C, int64_t P) { return 2.0 * kBatch * (3 * C * C * P + 2 * P * P * C + C * C * P); }
+struct LayoutCase {
+    enum Kind { permute, upsample, upsample_grad } kind;
+    Shape in;  // the input: [B, C, P] for permute, [B C, H, W] for upsampling; the gradient's dx
+    std::vector<float> x, y;
+    LayoutCase(Kind k, Shape s) : kind(k), in(std::move(s)), x(random_floats(in.numel() * (k == upsample_grad ? 4 : 1), 1)) {
+        y.resize(static_cast<size_t>(in.numel() * (k == upsample ? 4 : 1)));
+    }
+    template <class T>
+    void compute(bool ref, const T* src, T* dst) const {
+        static const int kTranspose[] = {0, 2, 1};
+        switch (kind) {
+            case permute:
+                if (ref) kernels::ref::permute(src, in, kTranspose, dst);
+                else kernels::permute(src, in, kTranspose, dst);
+                break;
+            case upsample:
+                if (ref) kernels::ref::upsample_nearest2x(src, in[0], in[1], in[2], dst);
+                else kernels::upsample_nearest2x(src, in[0], in[1], in[2], dst);
+                break;
+            case upsample_grad:
+                if (ref) kernels::ref::upsample_nearest2x_backward(src, in[0], in[1], in[2], dst, false);
+                else kernels::upsample_nearest2x_backward(src, in[0], in[1], in[2], dst, false);
+                break;
+        }
+    }
+    void run(Path path) { compute(path == Path::scalar, x.data(), y.data()); }
+    std::string check(Path) const {
+        const std::vector<double> xd = to_double(x);
+        std::vector<double> want(y.size());
+        compute(true, xd.data(), want.data());
+        return close_error(kind == permute ? "permute" : kind == upsample ? "upsample" : "upsample gradient", y.data(), want.data(),
+                           static_cast<int64_t>(want.size()), kind == upsample_grad ? 4.0 : 1.0);
+    }
+    double bytes() const { return 4.0 * static_cast<double>(x.size() + y.size()); }
+};
+
+template <LayoutCase::Kind kind, Path path>
+void BM_layout(benchmark::State& st) {
+    LayoutCase c(kind, kind == LayoutCase::permute ? Shape{kBatch, 64, 49} : Shape{kBatch * 64, 14, 14});
+    bench(st, c, path, "bytes", c.bytes());
+}
+
+BENCHMARK(BM_layout<LayoutCase::permute, Path::ours>)->Name("permute/ours")->UseRealTime();
+BENCHMARK(BM_layout<LayoutCase::permute, Path::scalar>)->Name("permute/scalar")->UseRealTime();
+BENCHMARK(BM_layout<LayoutCase::upsample, Path::ours>)->Name("upsample/ours")->UseRealTime();
+BENCHMARK(BM_layout<LayoutCase::upsample, Path::scalar>)->Name("upsample/scalar")->UseRealTime();
+BENCHMARK(BM_layout<LayoutCase::upsample_grad, Path::ours>)->Name("upsample_bwd/ours")->UseRealTime();
+BENCHMARK(BM_layout<LayoutCase::upsample_grad, Path::scalar>)->Name("upsample_bwd/scalar")->UseRealTime();
+
+// ---------------------------------------------------------------- layers and the U-Net step
+// Whole layers in float (what the library runs) beside the same layers in double, which run
+// the reference kernels (the scalar path), with the float layer's parameters and input. The
+// check runs both on a small batch and compares the output and the input gradient loosely
+// (float against double rounding, as the golden test does). Rates are images (rows for
+// Linear) per second; the double layers run smaller batches where batch 64 would take minutes.
 
 template <class T>
-struct AttentionCase {
-    Rng rng{7};
-    nn::Attention<T> attn{64, 8, rng};
+struct LinearLayer {  // the time MLP's Linear(128, 128) of the reference U-Net
+    Rng init{7};
+    nn::Linear<T> layer{128, 128, init};
+    explicit LinearLayer(int64_t) {}
+    static Shape input(int64_t B) { return {B, 128}; }
+    nn::Module<T>& module() { return layer; }
+    Var<T> forward(const Var<T>& x) const { return layer.forward(x); }
+};
+
+template <class T>
+struct ResBlockLayer {  // 64 -> 64 channels at 14x14, time embedding of 128
+    Rng init{7}, noise{8};
+    nn::ResBlock<T> layer{64, 64, 128, 8, 0.0, init, noise};
+    Var<T> emb_act;
+    explicit ResBlockLayer(int64_t B) {
+        Rng data(9);
+        emb_act = Var<T>(Tensor<T>::randn({B, 128}, data));
+    }
+    static Shape input(int64_t B) { return {B, 64, 14, 14}; }
+    nn::Module<T>& module() { return layer; }
+    Var<T> forward(const Var<T>& x) const { return layer.forward(x, emb_act); }
+};
+
+template <class T>
+struct AttentionLayer {  // 64 channels at 7x7, 8 groups: GroupNorm, qkv, softmax(q^T k / 8), v a^T, projection
+    Rng init{7};
+    nn::Attention<T> layer{64, 8, init};
+    explicit AttentionLayer(int64_t) {}
+    static Shape input(int64_t B) { return {B, 64, 7, 7}; }
+    nn::Module<T>& module() { return layer; }
+    Var<T> forward(const Var<T>& x) const { return layer.forward(x); }
+};
+
+template <class T>
+struct UNetLayer {  // the reference U-Net (UNET.md), 1,623,169 parameters, at timesteps spread over [0, 1000)
+    nn::UNet<T> layer{nn::UNetConfig{}, 7};
+    Tensor<int64_t> t;
+    explicit UNetLayer(int64_t B) : t({B}) {
+        for (int64_t i = 0; i < B; ++i) t.data()[i] = (i * 397) % 1000;
+    }
+    static Shape input(int64_t B) { return {B, 1, 28, 28}; }
+    nn::Module<T>& module() { return layer; }
+    Var<T> forward(const Var<T>& x) const { return layer.forward(x, t); }
+};
+
+template <template <class> class Layer, class T>
+struct LayerCase {
+    Layer<T> layer;
     Var<T> x;
-    AttentionCase() {
-        Rng data(8);
-        x = Var<T>(Tensor<T>::randn({kBatch, 64, 7, 7}, data), true);
+    explicit LayerCase(int64_t B) : layer(B) {
+        Rng data(10);
+        x = Var<T>(Tensor<float>::randn(Layer<T>::input(B), data).template cast<T>(), true);
+        Layer<float> source(B);  // double layers take the float layer's parameters
+        auto from = source.module().named_parameters();
+        auto to = layer.module().named_parameters();
+        for (size_t i = 0; i < to.size(); ++i) to[i].second->value().copy_from(from[i].second->value().template cast<T>());
     }
 };
 
-std::string attention_error() {
-    AttentionCase<float> f;
-    AttentionCase<double> d;  // the same parameters and input, rounded to float above
-    const Var<float> yf = f.attn.forward(f.x);
-    const Var<double> yd = d.attn.forward(d.x);
+template <template <class> class Layer>
+std::string layer_error(const char* name) {
+    LayerCase<Layer, float> f(2);
+    LayerCase<Layer, double> d(2);
+    const Var<float> yf = f.layer.forward(f.x);
+    const Var<double> yd = d.layer.forward(d.x);
     sum(yf * yf).backward();
     sum(yd * yd).backward();
-    // The float and double parameters differ by float rounding: compare loosely, as the golden test does.
     auto rel = [](const float* a, const double* b, int64_t n) {
         double e = 0, m = 0;
         for (int64_t i = 0; i < n; ++i) {
@@ -497,35 +625,41 @@ std::string attention_error() {
     const double eg = rel(f.x.grad().data(), d.x.grad().data(), f.x.numel());
     if (ey <= 1e-4 && eg <= 1e-3) return "";
     char message[160];
-    std::snprintf(message, sizeof message, "attention is wrong: output error %.3g, input gradient error %.3g", ey, eg);
+    std::snprintf(message, sizeof message, "%s is wrong: output error %.3g, input gradient error %.3g", name, ey, eg);
     return message;
 }
 
-void BM_attention_fwd(benchmark::State& st) {
-    if (wrong(st, attention_error())) return;
-    AttentionCase<float> c;
-    NoGradGuard no_grad;
+template <template <class> class Layer, bool backward, Path path>
+void BM_layer(benchmark::State& st, const char* name) {
+    if (wrong(st, layer_error<Layer>(name))) return;
+    using T = std::conditional_t<path == Path::scalar, double, float>;
+    const int64_t B = st.range(0);
+    LayerCase<Layer, T> c(B);
+    const Tensor<T> seed = Tensor<T>::ones(c.layer.forward(c.x).shape());
     for (auto _ : st) {
-        Var<float> y = c.attn.forward(c.x);
-        benchmark::DoNotOptimize(y.value().data());
+        if (backward) {
+            c.layer.forward(c.x).backward(seed);
+            benchmark::DoNotOptimize(c.x.grad().data());
+        } else {
+            NoGradGuard no_grad;
+            Var<T> y = c.layer.forward(c.x);
+            benchmark::DoNotOptimize(y.value().data());
+        }
     }
-    set_rate(st, "FLOPS", attention_flops(64, 49));
+    set_rate(st, "images", static_cast<double>(B));
 }
 
-void BM_attention_fwd_bwd(benchmark::State& st) {
-    if (wrong(st, attention_error())) return;
-    AttentionCase<float> c;
-    const Tensor<float> seed = Tensor<float>::ones({kBatch, 64, 7, 7});
-    for (auto _ : st) {
-        Var<float> y = c.attn.forward(c.x);
-        y.backward(seed);
-        benchmark::DoNotOptimize(c.x.grad().data());
-    }
-    set_rate(st, "FLOPS", 3 * attention_flops(64, 49));
+// name_fwd and name_fwd_bwd (forward, then backward from a gradient of ones): /ours at batch 64,
+// /scalar (double) at scalar_batch. Registered from main (templates of templates).
+template <template <class> class Layer>
+void register_layer(const char* name, int64_t scalar_batch) {
+    const std::string base = name;
+    for (auto* b : {benchmark::RegisterBenchmark((base + "_fwd/ours").c_str(), BM_layer<Layer, false, Path::ours>, name)->Arg(kBatch),
+                    benchmark::RegisterBenchmark((base + "_fwd_bwd/ours").c_str(), BM_layer<Layer, true, Path::ours>, name)->Arg(kBatch),
+                    benchmark::RegisterBenchmark((base + "_fwd/scalar").c_str(), BM_layer<Layer, false, Path::scalar>, name)->Arg(scalar_batch),
+                    benchmark::RegisterBenchmark((base + "_fwd_bwd/scalar").c_str(), BM_layer<Layer, true, Path::scalar>, name)->Arg(scalar_batch)})
+        b->ArgName("B")->UseRealTime()->Unit(benchmark::kMillisecond);
 }
-
-BENCHMARK(BM_attention_fwd)->Name("attention_fwd")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_attention_fwd_bwd)->Name("attention_fwd_bwd")->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------- Adam
 // One update of the default U-Net's 1,623,169 parameters: reads p, g, m, v, writes p, m, v.
@@ -571,6 +705,10 @@ int main(int argc, char** argv) {
     benchmark::AddCustomContext("ddpmkit_arch", DDPMKIT_ARCH_NAME);
     benchmark::AddCustomContext("threads", std::to_string(threads));
     benchmark::AddCustomContext("eigen_threads", std::to_string(Eigen::nbThreads()));
+    register_layer<LinearLayer>("linear", kBatch);
+    register_layer<ResBlockLayer>("resblock", 8);
+    register_layer<AttentionLayer>("attention", 8);
+    register_layer<UNetLayer>("unet", 2);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;

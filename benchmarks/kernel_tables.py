@@ -40,8 +40,30 @@ def load(path):
             "seconds": statistics.median(b["real_time"] for b in bs) * scale,
             "flops": statistics.median(b["FLOPS"] for b in bs) if "FLOPS" in bs[0] else None,
             "bytes": statistics.median(b["bytes"] for b in bs) if "bytes" in bs[0] else None,
+            "images": statistics.median(b["images"] for b in bs) if "images" in bs[0] else None,
         }
     return data.get("context", {}), figures, errors
+
+
+def rate(f):
+    """A figure's time and rate, as a table cell."""
+    if not f:
+        return "–"
+    if f["flops"]:
+        return f"{f['seconds'] * 1e3:.3f} ms, {f['flops'] / 1e9:.0f} GFLOP/s"
+    if f["bytes"]:
+        return f"{f['seconds'] * 1e3:.3f} ms, {f['bytes'] / 1e9:.1f} GB/s"
+    if f["images"]:
+        return f"{f['seconds'] * 1e3:.1f} ms, {f['images']:.0f} images/s"
+    return f"{f['seconds'] * 1e3:.3f} ms"
+
+
+def speed_up(ours, ref):
+    """By rate when both have one (the layers' reference runs a smaller batch), else by time."""
+    for key in ("flops", "bytes", "images"):
+        if ours[key] and ref[key]:
+            return ours[key] / ref[key]
+    return ref["seconds"] / ours["seconds"]
 
 
 def main():
@@ -59,15 +81,20 @@ def main():
     if peak:
         print(f"\nFMA peak (registers only, every thread): {peak['flops'] / 1e9:.0f} GFLOP/s.")
 
-    convs = sorted({a for (fam, a) in fig if fam.startswith("conv3x3_fwd/")}, key=lambda a: (-a[2], a[0]))
-    if convs:
-        print("\n| 3x3 convolution, C -> O at H x W | forward: ours (im2col) | input gradient | weight gradient |")
+    kinds = (("conv3x3", "3x3 convolution (Winograd), C -> O at H x W", "forward: ours (im2col)"),
+             ("conv1x1", "1x1 convolution, C -> O at H x W", "forward"),
+             ("conv3x3s2", "3x3 convolution, stride 2, C -> O from H x W", "forward"))
+    for prefix, title, first in kinds:
+        convs = sorted({a for (fam, a) in fig if fam == f"{prefix}_fwd/ours"}, key=lambda a: (-a[2], a[0]))
+        if not convs:
+            continue
+        print(f"\n| {title} | {first} | input gradient | weight gradient |")
         print("| --- | --- | --- | --- |")
         for a in convs:
             cells = []
             for pas in ("fwd", "bwd_data", "bwd_weight"):
-                ours, im2col = get(f"conv3x3_{pas}/ours", a), get(f"conv3x3_{pas}/im2col", a)
-                cells.append(f"{gflops(ours)}{share(ours)} ({gflops(im2col)})")
+                ours, im2col = get(f"{prefix}_{pas}/ours", a), get(f"{prefix}_{pas}/im2col", a)
+                cells.append(f"{gflops(ours)}{share(ours)}" + (f" ({gflops(im2col)})" if im2col else ""))
             print(f"| {a[0]} -> {a[1]} at {a[2]}x{a[2]} | " + " | ".join(cells) + " |")
 
     gemms = [a for (fam, a) in fig if fam == "gemm/ours"]
@@ -84,12 +111,13 @@ def main():
         print("\n| kernel (shape) | ddpmkit | scalar reference | speed-up |")
         print("| --- | --- | --- | --- |")
         for base, a in pairs:
-            ours = get(f"{base}/ours", a) or get(base, a)
             ref = get(f"{base}/scalar", a)
-            shape = "/".join(map(str, a))
-            speed = f"{ref['seconds'] / ours['seconds']:.1f}x" if ours else "–"
-            fmt = lambda f: "–" if not f else (f"{f['seconds'] * 1e3:.3f} ms" + (f", {f['flops'] / 1e9:.0f} GFLOP/s" if f["flops"] else f", {f['bytes'] / 1e9:.1f} GB/s" if f["bytes"] else ""))
-            print(f"| {base}{' (' + shape + ')' if shape else ''} | {fmt(ours)} | {fmt(ref)} | {speed} |")
+            ours, shape = get(f"{base}/ours", a) or get(base, a), "/".join(map(str, a))
+            others = [b for (fam, b) in fig if fam == f"{base}/ours"]
+            if not ours and len(others) == 1:  # a layer: ours at batch 64, the reference at a smaller one
+                ours, shape = get(f"{base}/ours", others[0]), f"batch {others[0][0]}, reference {a[0]}"
+            speed = f"{speed_up(ours, ref):.1f}x" if ours else "–"
+            print(f"| {base}{' (' + shape + ')' if shape else ''} | {rate(ours)} | {rate(ref)} | {speed} |")
 
     if errors:
         print("\nFailed checks:")

@@ -3,7 +3,7 @@
 
 #include "ddpmkit/version.hpp"
 
-// DDPMKIT_NO_SIMD     force the scalar reference kernels (tested like the SIMD ones)
+// DDPMKIT_NO_SIMD     force the scalar architecture: the same kernels on vectors of one float
 // DDPMKIT_NO_OPENMP   run every parallel loop on the calling thread
 // DDPMKIT_ARCH_*      exactly one is set: the instruction set the kernels are built for,
 //                     chosen from the compiler's target flags (-mavx512f, -mavx2 -mfma, NEON).

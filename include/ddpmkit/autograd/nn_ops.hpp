@@ -11,6 +11,7 @@
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/kernels/conv2d.hpp"
 #include "ddpmkit/kernels/gemm.hpp"
+#include "ddpmkit/kernels/layout.hpp"
 #include "ddpmkit/kernels/norm.hpp"
 #include "ddpmkit/kernels/reduce.hpp"
 #include "ddpmkit/kernels/softmax.hpp"
@@ -188,26 +189,11 @@ Var<T> upsample_nearest2x(const Var<T>& x) {
     if (s.rank() != 4) throw shape_error("upsample_nearest2x", s, "is not [B, C, H, W]");
     const int64_t planes = s[0] * s[1], H = s[2], W = s[3];
     Tensor<T> y = Tensor<T>::empty({s[0], s[1], 2 * H, 2 * W});
-    const T* px = x.value().data();
-    T* py = y.data();
-    parallel_for(0, planes, 16, [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; ++p)
-            for (int64_t i = 0; i < 2 * H; ++i)
-                for (int64_t j = 0; j < 2 * W; ++j) py[(p * 2 * H + i) * 2 * W + j] = px[(p * H + i / 2) * W + j / 2];
-    });
+    kernels::upsample_nearest2x(x.value().data(), planes, H, W, y.data());
     return Var<T>::make(y, "upsample_nearest2x", {x}, [planes, H, W](autograd::Node<T>& self) {  // dx = sum of its 2x2 block
-        const T* dy = self.grad.data();
         bool add = true;
         T* dx = self.parents[0]->grad_buffer(add).data();
-        parallel_for(0, planes, 16, [&](int64_t p0, int64_t p1) {
-            for (int64_t p = p0; p < p1; ++p)
-                for (int64_t i = 0; i < H; ++i)
-                    for (int64_t j = 0; j < W; ++j) {
-                        const T* d = dy + (p * 2 * H + 2 * i) * 2 * W + 2 * j;
-                        T& out = dx[(p * H + i) * W + j];
-                        out = (add ? out : T(0)) + (d[0] + d[1] + d[2 * W] + d[2 * W + 1]);
-                    }
-        });
+        kernels::upsample_nearest2x_backward(self.grad.data(), planes, H, W, dx, add);
     });
 }
 

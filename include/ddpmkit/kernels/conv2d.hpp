@@ -5,7 +5,7 @@
 // no padding uses the images themselves as their columns. Backward: dW += dY col^T and
 // dcol = W^T dY, folded back into dX (col2im).
 //
-// The float path (conv2d_forward / conv2d_backward with SIMD) packs the weight once per
+// The float path (conv2d_forward / conv2d_backward) packs the weight once per
 // call, then works on chunks of a few images: their columns side by side form one
 // [K, n P] matrix, so a 7x7 layer multiplies 392 columns at a time rather than 49. The
 // activations [B, C, P] of the chunk are read and written in place as a segmented
@@ -13,8 +13,7 @@
 // column buffer, reused from call to call. The weight gradient sums over images in fixed
 // chunks (their number depends on the batch only) combined in index order: every result
 // is bitwise the same for any thread count. ref:: keeps the plain version (one image at a
-// time, reference GEMM): the oracle of the tests, and the path of double and
-// DDPMKIT_NO_SIMD. Shape letters: B batch, C in channels, O out channels, H W in size,
+// time, reference GEMM): the oracle of the tests, and the path of double. Shape letters: B batch, C in channels, O out channels, H W in size,
 // Ho Wo out size, P = Ho Wo, K = C kh kw.
 #pragma once
 
@@ -167,7 +166,6 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
 }
 }  // namespace ref
 
-#if !defined(DDPMKIT_ARCH_SCALAR)
 namespace conv_detail {
 using gemm_detail::Engine;
 using gemm_detail::OutView;
@@ -330,12 +328,10 @@ inline bool use_winograd(const ConvGeometry& g) {
     return g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad == 1 && g.C >= 16 && g.O >= 16;
 }
 }  // namespace conv_detail
-#endif
 
 // y[b] = W * x[b] + bias; x [B, C, H, W], w [O, K], bias [O] or null, y [B, O, Ho, Wo].
 template <class T>
 void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y) {
-#if !defined(DDPMKIT_ARCH_SCALAR)
     if constexpr (use_simd<T>()) {
         if (B <= 0 || g.O <= 0) return;
         if (conv_detail::use_winograd(g))
@@ -344,7 +340,6 @@ void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const Conv
             conv_detail::forward(x, B, w, bias, g, y);
         return;
     }
-#endif
     ref::conv2d_forward(x, B, w, bias, g, y);
 }
 
@@ -354,7 +349,6 @@ void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const Conv
 template <class T>
 void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, const T* dy, T* dx, T* dw, T* db,
                      bool add_dx = true) {
-#if !defined(DDPMKIT_ARCH_SCALAR)
     if constexpr (use_simd<T>()) {
         if (B <= 0 || g.O <= 0) return;
         const int64_t P = g.Ho() * g.Wo();
@@ -377,7 +371,6 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
         }
         return;
     }
-#endif
     ref::conv2d_backward(x, B, w, g, dy, dx, dw, db, add_dx);
 }
 

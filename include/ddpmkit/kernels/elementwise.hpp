@@ -1,6 +1,6 @@
 // ddpmkit — elementwise kernels: binary arithmetic with broadcasting, unary math and its
 // derivative, axpy. Float runs on SIMD vectors with the leftovers on the reference;
-// double and DDPMKIT_NO_SIMD run the reference.
+// double runs the reference.
 #pragma once
 
 #include <cfloat>
@@ -20,13 +20,14 @@ namespace kernels {
 // Elements per parallel task: below this, threads cost more than they save.
 constexpr int64_t kElementwiseGrain = 1 << 14;
 
+// Float runs the kernels over the SIMD primitives (a vector of one float on the scalar
+// architecture); double runs the reference.
 template <class T>
 constexpr bool use_simd() {
-    return simd::kEnabled && std::is_same<T, float>::value;
+    return std::is_same<T, float>::value;
 }
 
 namespace detail {
-#if !defined(DDPMKIT_ARCH_SCALAR)
 template <class VOp>
 void binary_run_simd(const float* a, bool a_vec, const float* b, bool b_vec, float* out, int64_t n, VOp vop) {
     constexpr int W = simd::kWidth;
@@ -41,13 +42,11 @@ void binary_run_simd(const float* a, bool a_vec, const float* b, bool b_vec, flo
         for (; i + W <= n; i += W) simd::store(out + i, vop(va, simd::load(b + i)));
     }
 }
-#endif
 
 // out[i] = a[i * a_vec] op b[i * b_vec], i < n: a contiguous run of a broadcast.
 template <class T>
 void binary_run(BinaryOp op, const T* a, bool a_vec, const T* b, bool b_vec, T* out, int64_t n) {
     int64_t done = 0;
-#if !defined(DDPMKIT_ARCH_SCALAR)
     if constexpr (use_simd<T>()) {
         switch (op) {
             case BinaryOp::Add: binary_run_simd(a, a_vec, b, b_vec, out, n, [](simd::vfloat u, simd::vfloat v) { return simd::add(u, v); }); break;
@@ -57,7 +56,6 @@ void binary_run(BinaryOp op, const T* a, bool a_vec, const T* b, bool b_vec, T* 
         }
         done = (a_vec || b_vec) ? n / simd::kWidth * simd::kWidth : 0;
     }
-#endif
     for (int64_t i = done; i < n; ++i) out[i] = ref::apply(op, a[a_vec ? i : 0], b[b_vec ? i : 0]);  // leftovers
 }
 }  // namespace detail
@@ -112,7 +110,6 @@ void broadcast_binary(BinaryOp op, const T* a, const Shape& sa, const T* b, cons
 }
 
 namespace detail {
-#if !defined(DDPMKIT_ARCH_SCALAR)
 inline simd::vfloat apply(UnaryOp op, simd::vfloat x) {
     switch (op) {
         case UnaryOp::Exp: return simd::exp(x);
@@ -131,7 +128,6 @@ inline bool log_domain(simd::vfloat x) {
                                            simd::select_less(x, simd::set1(FLT_MAX), simd::zero(), simd::set1(1.0f)));
     return simd::reduce_max(outside) == 0.0f;
 }
-#endif
 }  // namespace detail
 
 // y = f(x), elementwise; y may alias x.
@@ -139,7 +135,6 @@ template <class T>
 void unary(UnaryOp op, const T* x, T* y, int64_t n) {
     parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) {
         int64_t i = b;
-#if !defined(DDPMKIT_ARCH_SCALAR)
         if constexpr (use_simd<T>()) {
             constexpr int W = simd::kWidth;
             for (; i + W <= e; i += W) {
@@ -150,7 +145,6 @@ void unary(UnaryOp op, const T* x, T* y, int64_t n) {
                     simd::store(y + i, detail::apply(op, v));
             }
         }
-#endif
         ref::unary(op, x + i, y + i, e - i);  // leftovers
     });
 }
@@ -160,7 +154,6 @@ template <class T>
 void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int64_t n) {
     parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) {
         int64_t i = b;
-#if !defined(DDPMKIT_ARCH_SCALAR)
         if constexpr (use_simd<T>()) {
             using namespace simd;
             constexpr int W = kWidth;
@@ -184,7 +177,6 @@ void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int6
                 store(dx + i, fmadd(load(dy + i), d, load(dx + i)));
             }
         }
-#endif
         ref::unary_backward(op, x + i, y + i, dy + i, dx + i, e - i);  // leftovers
     });
 }
@@ -194,13 +186,11 @@ template <class T>
 void axpy(int64_t n, T alpha, const T* x, T* y) {
     parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) {
         int64_t i = b;
-#if !defined(DDPMKIT_ARCH_SCALAR)
         if constexpr (use_simd<T>()) {
             const simd::vfloat va = simd::set1(alpha);
             for (; i + simd::kWidth <= e; i += simd::kWidth)
                 simd::store(y + i, simd::fmadd(va, simd::load(x + i), simd::load(y + i)));
         }
-#endif
         ref::axpy(e - i, alpha, x + i, y + i);  // leftovers
     });
 }

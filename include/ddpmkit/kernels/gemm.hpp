@@ -11,7 +11,7 @@
 // segments, X(r, c) = data[(c / seg) seg_stride + r ld + c % seg]. Seen that way, the
 // activations of several images [B, C, P] are one [C, B P] matrix without a copy, which is
 // how the convolutions batch images into one GEMM (kernels/conv2d.hpp).
-// Double and DDPMKIT_NO_SIMD run the reference.
+// Double runs the reference.
 #pragma once
 
 #include <algorithm>
@@ -28,18 +28,11 @@
 DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
 
-#if !defined(DDPMKIT_ARCH_SCALAR)
 namespace gemm_detail {
 
-// Register tiles: MR rows (broadcast from the A pack) x NV vectors (loaded from the B pack).
-#if defined(DDPMKIT_ARCH_AVX512)
-constexpr int kMR = 8, kNV = 3;  // 24 accumulators + 3 B vectors + 1 broadcast of 32 registers
-#elif defined(DDPMKIT_ARCH_AVX2)
-constexpr int kMR = 6, kNV = 2;  // 12 accumulators + 2 + 1 of 16 registers
-#else
-constexpr int kMR = 8, kNV = 2;  // NEON: 16 accumulators + 2 + 1 of 32 registers
-#endif
-constexpr int64_t kKC = 320;  // longest k block (measured: 320 beats 256 and 384 at K = 576 and 1152)
+// Longest k block: a cache size, not an instruction set's (measured with AVX-512: 320 beats 256
+// and 384 at K = 576 and 1152).
+constexpr int64_t kKC = 320;
 
 constexpr int64_t kInPlaceFloats = int64_t(1) << 16;  // 256 KB: 64 pages of 4 KB
 constexpr int64_t kNoSegment = std::numeric_limits<int64_t>::max();
@@ -191,7 +184,7 @@ void pack_b_panel(const View& B, int64_t N, int64_t j0, int64_t k0, int64_t kc, 
 // The MR x NR tile: C[0:rows, 0:cols] = alpha (Ap Bp) + beta C + bias[r]
 // (beta == 0: C is not read; bias may be null). Row k of Bp is at b + k ldb.
 template <int MR, int NV>
-void micro_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* C, int64_t ldc, int64_t rows,
+DDPMKIT_AS_WRITTEN void micro_kernel(int64_t kc, const float* a, const float* b, int64_t ldb, float* C, int64_t ldc, int64_t rows,
                   int64_t cols, float alpha, float beta, const float* bias) {
     using namespace simd;
     constexpr int W = kWidth, NR = NV * W;
@@ -245,7 +238,7 @@ inline std::vector<float>& buffer(int which) {
 // The GEMM engine: MR x NR register tiles; the last column panel of a matrix takes the
 // narrowest tile of whole vectors that covers it (N = 196 computes 208 columns, not 240).
 struct Engine {
-    static constexpr int MR = kMR, NV = kNV, NR = NV * simd::kWidth;
+    static constexpr int MR = simd::kGemmRows, NV = simd::kGemmVectors, NR = NV * simd::kWidth;
 
     // Floats of a full pack of op(A), M x K.
     static int64_t packed_a_size(int64_t M, int64_t K) { return (M + MR - 1) / MR * MR * K; }
@@ -376,8 +369,8 @@ private:
     template <int NVp>
     static void tile(int64_t kc, const float* a, const float* b, int64_t ldb, const OutView& C, int64_t i0, int64_t j0,
                      int64_t rows, int64_t cols, float alpha, float beta, const float* bias) {
-        constexpr int NRp = NVp * simd::kWidth;
-        if (C.seg == kNoSegment || j0 / C.seg == (j0 + cols - 1) / C.seg) {
+        constexpr int NRp = NVp * simd::kWidth;  // a one-column tile is always in one segment
+        if (NRp == 1 || C.seg == kNoSegment || j0 / C.seg == (j0 + cols - 1) / C.seg) {
             micro_kernel<MR, NVp>(kc, a, b, ldb, C.at(i0, j0), C.ld, rows, cols, alpha, beta, bias);
             return;
         }
@@ -400,7 +393,6 @@ inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 }
 
 }  // namespace gemm_detail
-#endif
 
 // C = alpha op(A) op(B) + beta C; op(A) is M x K, op(B) is K x N, op(X) = X^T when trans_x.
 // With beta == 0, C is not read (it may hold NaN or garbage).
@@ -408,7 +400,6 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
           int64_t ldb, T beta, T* C, int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-#if !defined(DDPMKIT_ARCH_SCALAR)
     if constexpr (use_simd<T>()) {
         if (K == 0) {  // no products: C = beta C
             for (int64_t i = 0; i < M; ++i)
@@ -418,7 +409,6 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
         gemm_detail::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-#endif
     ref::gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 

@@ -1,5 +1,6 @@
-// ddpmkit — data movement: axis permutation and strided 2-D block copies (for concat,
-// split and their gradients).
+// ddpmkit — data movement: axis permutation, strided 2-D block copies (for concat, split
+// and their gradients), nearest-neighbour upsampling. Row by row, bitwise the reference's
+// results (kernels/reference.hpp), for every type.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include "ddpmkit/core/parallel.hpp"
 #include "ddpmkit/core/shape.hpp"
 #include "ddpmkit/kernels/elementwise.hpp"
+#include "ddpmkit/kernels/reference.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
@@ -50,6 +52,35 @@ void copy_rows(int64_t rows, int64_t len, const T* src, int64_t src_stride, T* d
                 axpy(len, T(1), src + o * src_stride, dst + o * dst_stride);
             else
                 std::copy(src + o * src_stride, src + o * src_stride + len, dst + o * dst_stride);
+        }
+    });
+}
+
+// Nearest-neighbour upsampling by 2 of `planes` H x W planes: y[p, i, j] = x[p, i / 2, j / 2].
+// Each input row is widened once into the first of its two output rows, then copied.
+template <class T>
+void upsample_nearest2x(const T* x, int64_t planes, int64_t H, int64_t W, T* y) {
+    parallel_for(0, planes * H, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(4 * W, 1)), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {  // input row r (of all planes' rows) gives output rows 2r, 2r + 1
+            const T* src = x + r * W;
+            T* top = y + 2 * r * 2 * W;
+            for (int64_t j = 0; j < W; ++j) top[2 * j] = top[2 * j + 1] = src[j];
+            std::copy(top, top + 2 * W, top + 2 * W);
+        }
+    });
+}
+
+// dx[p, i, j] (+)= the sum of dy's 2 x 2 block at (2i, 2j); with add false, dx is overwritten.
+template <class T>
+void upsample_nearest2x_backward(const T* dy, int64_t planes, int64_t H, int64_t W, T* dx, bool add) {
+    parallel_for(0, planes * H, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(4 * W, 1)), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            const T *top = dy + 2 * r * 2 * W, *bottom = top + 2 * W;
+            T* out = dx + r * W;
+            for (int64_t j = 0; j < W; ++j) {
+                const T block = top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1];  // the reference's order
+                out[j] = add ? out[j] + block : block;
+            }
         }
     });
 }

@@ -145,7 +145,6 @@ namespace norm_detail {
 inline double row_sum(const float* x, int64_t n) {
     int64_t i = 0;
     double s = 0;
-#if !defined(DDPMKIT_ARCH_SCALAR)
     constexpr int W = simd::kWidth;
     simd::vfloat a0 = simd::zero(), a1 = simd::zero();
     for (; i + 2 * W <= n; i += 2 * W) {
@@ -154,7 +153,6 @@ inline double row_sum(const float* x, int64_t n) {
     }
     for (; i + W <= n; i += W) a0 = simd::add(a0, simd::load(x + i));
     s = simd::reduce_add(simd::add(a0, a1));
-#endif
     float rest = 0;
     for (; i < n; ++i) rest += x[i];  // leftovers
     return s + rest;
@@ -162,7 +160,6 @@ inline double row_sum(const float* x, int64_t n) {
 inline double row_centred_squares(const float* x, int64_t n, float mu) {
     int64_t i = 0;
     double s = 0;
-#if !defined(DDPMKIT_ARCH_SCALAR)
     constexpr int W = simd::kWidth;
     const simd::vfloat m = simd::set1(mu);
     simd::vfloat a0 = simd::zero(), a1 = simd::zero();
@@ -176,7 +173,6 @@ inline double row_centred_squares(const float* x, int64_t n, float mu) {
         a0 = simd::fmadd(d, d, a0);
     }
     s = simd::reduce_add(simd::add(a0, a1));
-#endif
     float rest = 0;
     for (; i < n; ++i) rest += (x[i] - mu) * (x[i] - mu);  // leftovers
     return s + rest;
@@ -185,7 +181,6 @@ inline double row_centred_squares(const float* x, int64_t n, float mu) {
 inline void row_dot(const float* dy, const float* x, int64_t n, float mu, double& sum_dy, double& sum_dy_xc) {
     int64_t i = 0;
     double s = 0, sx = 0;
-#if !defined(DDPMKIT_ARCH_SCALAR)
     constexpr int W = simd::kWidth;
     const simd::vfloat m = simd::set1(mu);
     simd::vfloat a0 = simd::zero(), a1 = simd::zero(), b0 = simd::zero(), b1 = simd::zero();
@@ -203,7 +198,6 @@ inline void row_dot(const float* dy, const float* x, int64_t n, float mu, double
     }
     s = simd::reduce_add(simd::add(a0, a1));
     sx = simd::reduce_add(simd::add(b0, b1));
-#endif
     float rs = 0, rsx = 0;
     for (; i < n; ++i) {  // leftovers
         rs += dy[i];
@@ -216,14 +210,12 @@ inline void row_dot(const float* dy, const float* x, int64_t n, float mu, double
 // y[i] = z = (x[i] - mu) a + b, or SiLU(z) when silu.
 inline void row_affine(const float* x, int64_t n, float mu, float a, float b, bool silu, float* y) {
     int64_t i = 0;
-#if !defined(DDPMKIT_ARCH_SCALAR)
     constexpr int W = simd::kWidth;
     const simd::vfloat m = simd::set1(mu), va = simd::set1(a), vb = simd::set1(b);
     if (silu)
         for (; i + W <= n; i += W) simd::store(y + i, simd::silu(simd::fmadd(simd::sub(simd::load(x + i), m), va, vb)));
     else
         for (; i + W <= n; i += W) simd::store(y + i, simd::fmadd(simd::sub(simd::load(x + i), m), va, vb));
-#endif
     for (; i < n; ++i) {  // leftovers
         const float z = (x[i] - mu) * a + b;
         y[i] = silu ? z / (1.0f + std::exp(-z)) : z;
@@ -233,7 +225,6 @@ inline void row_affine(const float* x, int64_t n, float mu, float a, float b, bo
 // dz[i] = dy[i] SiLU'(z), z = (x[i] - mu) a + b.
 inline void row_silu_grad(const float* x, const float* dy, int64_t n, float mu, float a, float b, float* dz) {
     int64_t i = 0;
-#if !defined(DDPMKIT_ARCH_SCALAR)
     using namespace simd;
     constexpr int W = kWidth;
     const vfloat m = set1(mu), va = set1(a), vb = set1(b), one = set1(1.0f);
@@ -241,7 +232,6 @@ inline void row_silu_grad(const float* x, const float* dy, int64_t n, float mu, 
         const vfloat z = fmadd(simd::sub(load(x + i), m), va, vb), s = sigmoid(z);
         store(dz + i, mul(load(dy + i), mul(s, fmadd(z, simd::sub(one, s), one))));  // s (1 + z (1 - s))
     }
-#endif
     for (; i < n; ++i) {  // leftovers
         const float z = (x[i] - mu) * a + b, s = 1.0f / (1.0f + std::exp(-z));
         dz[i] = dy[i] * s * (1.0f + z * (1.0f - s));
@@ -251,14 +241,12 @@ inline void row_silu_grad(const float* x, const float* dy, int64_t n, float mu, 
 // dx[i] (+)= dy[i] a + (x[i] - mu) b + c (added with `add`).
 inline void row_backward(const float* dy, const float* x, int64_t n, float mu, float a, float b, float c, bool add, float* dx) {
     int64_t i = 0;
-#if !defined(DDPMKIT_ARCH_SCALAR)
     constexpr int W = simd::kWidth;
     const simd::vfloat m = simd::set1(mu), va = simd::set1(a), vb = simd::set1(b), vc = simd::set1(c);
     for (; i + W <= n; i += W) {
         const simd::vfloat t = simd::fmadd(simd::load(dy + i), va, simd::fmadd(simd::sub(simd::load(x + i), m), vb, vc));
         simd::store(dx + i, add ? simd::add(simd::load(dx + i), t) : t);
     }
-#endif
     for (; i < n; ++i) dx[i] = (add ? dx[i] : 0.0f) + (dy[i] * a + ((x[i] - mu) * b + c));  // leftovers
 }
 

@@ -43,7 +43,6 @@ template <class T>
 void adam_update(int64_t n, const AdamStep& s, T* p, const T* g, T* m, T* v) {
     parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) {
         int64_t i = b;
-#if !defined(DDPMKIT_ARCH_SCALAR)
         if constexpr (use_simd<T>()) {
             using namespace simd;
             const vfloat b1 = set1(float(s.beta1)), c1 = set1(1.0f - float(s.beta1));
@@ -62,7 +61,6 @@ void adam_update(int64_t n, const AdamStep& s, T* p, const T* g, T* m, T* v) {
                 store(p + i, sub(pi, mul(step_size, div(mi, add(div(sqrt(vi), sqrt_bc2), eps)))));
             }
         }
-#endif
         ref::adam_update(e - i, s, p + i, g + i, m + i, v + i);  // leftovers
     });
 }

@@ -21,7 +21,6 @@ template <bool IsMax, class T>
 T reduce_row(const T* x, int64_t n) {
     int64_t k = 0;
     T acc = IsMax ? x[0] : T(0);
-#if !defined(DDPMKIT_ARCH_SCALAR)
     if constexpr (use_simd<T>()) {
         constexpr int W = simd::kWidth;
         if (n >= 2 * W) {
@@ -33,7 +32,6 @@ T reduce_row(const T* x, int64_t n) {
             acc = IsMax ? simd::reduce_max(simd::max(v0, v1)) : simd::reduce_add(simd::add(v0, v1));
         }
     }
-#endif
     for (; k < n; ++k) acc = IsMax ? std::max(acc, x[k]) : acc + x[k];  // leftovers
     return acc;
 }
@@ -59,14 +57,12 @@ void reduce_axis(const T* x, int64_t outer, int64_t n, int64_t inner, T* out) {
             for (int64_t k = 1; k < n; ++k) {
                 const T* row = src + k * inner;
                 int64_t i = 0;
-#if !defined(DDPMKIT_ARCH_SCALAR)
                 if constexpr (use_simd<T>()) {
                     for (; i + simd::kWidth <= inner; i += simd::kWidth) {
                         const simd::vfloat a = simd::load(dst + i), b = simd::load(row + i);
                         simd::store(dst + i, IsMax ? simd::max(a, b) : simd::add(a, b));
                     }
                 }
-#endif
                 for (; i < inner; ++i) dst[i] = IsMax ? std::max(dst[i], row[i]) : dst[i] + row[i];  // leftovers
             }
         }

@@ -1,6 +1,6 @@
-// ddpmkit — scalar reference kernels: the oracle the SIMD kernels are tested against, the
-// path for double and for DDPMKIT_NO_SIMD, and the code that handles the leftovers of the
-// fast paths. Plain loops, written for clarity; kept forever.
+// ddpmkit — scalar reference kernels: the oracle the float kernels are tested against (on
+// every architecture, the scalar one included), the path for double, and the code that
+// handles the leftovers of the vector loops. Plain loops, written for clarity; kept forever.
 #pragma once
 
 #include <algorithm>
@@ -146,6 +146,40 @@ void softmax_backward(const T* y, const T* dy, int64_t rows, int64_t n, T* dx) {
         for (int64_t j = 0; j < n; ++j) dot += dyr[j] * yr[j];
         for (int64_t j = 0; j < n; ++j) dx[r * n + j] += yr[j] * (dyr[j] - dot);
     }
+}
+
+// y = x with its axes permuted: y's axis i is x's axis perm[i]; one element at a time.
+template <class T>
+void permute(const T* x, const Shape& shape, const int* perm, T* y) {
+    const int r = shape.rank();
+    const Shape strides = shape.strides();
+    for (int64_t o = 0, n = shape.numel(); o < n; ++o) {
+        int64_t rest = o, off = 0;
+        for (int i = r - 1; i >= 0; --i) {  // o's index along y's axis i
+            off += rest % shape[perm[i]] * strides[perm[i]];
+            rest /= shape[perm[i]];
+        }
+        y[o] = x[off];
+    }
+}
+
+// Nearest-neighbour upsampling by 2 of `planes` H x W planes: y[p, i, j] = x[p, i / 2, j / 2].
+template <class T>
+void upsample_nearest2x(const T* x, int64_t planes, int64_t H, int64_t W, T* y) {
+    for (int64_t p = 0; p < planes; ++p)
+        for (int64_t i = 0; i < 2 * H; ++i)
+            for (int64_t j = 0; j < 2 * W; ++j) y[(p * 2 * H + i) * 2 * W + j] = x[(p * H + i / 2) * W + j / 2];
+}
+// dx[p, i, j] (+)= the sum of dy's 2 x 2 block at (2i, 2j); with add false, dx is overwritten.
+template <class T>
+void upsample_nearest2x_backward(const T* dy, int64_t planes, int64_t H, int64_t W, T* dx, bool add) {
+    for (int64_t p = 0; p < planes; ++p)
+        for (int64_t i = 0; i < H; ++i)
+            for (int64_t j = 0; j < W; ++j) {
+                const T* d = dy + (p * 2 * H + 2 * i) * 2 * W + 2 * j;
+                T& out = dx[(p * H + i) * W + j];
+                out = (add ? out : T(0)) + (d[0] + d[1] + d[2 * W] + d[2 * W + 1]);
+            }
 }
 
 // C = alpha op(A) op(B) + beta C, row-major; op(A) is M x K, op(B) is K x N.

@@ -2,9 +2,9 @@
 //
 // Each arch file specializes the same primitives (load, store, load_partial,
 // store_partial, set1, add, mul, fmadd, min, max, round, pow2, frexp_*, select_less,
-// transpose, reduce_*) for one instruction set; the
-// kernels use only these names, never intrinsics. Under DDPMKIT_ARCH_SCALAR there is no
-// vector type and every kernel runs its scalar reference (kernels/reference.hpp).
+// transpose, reduce_*) and the GEMM's register tile for one instruction set; the kernels
+// use only these names, never intrinsics, and are written once for all of them. The scalar
+// architecture is a vector of one float (arch/scalar.hpp).
 #pragma once
 
 #include <cstdint>
@@ -17,15 +17,16 @@
 #include "ddpmkit/kernels/arch/avx2.hpp"
 #elif defined(DDPMKIT_ARCH_NEON)
 #include "ddpmkit/kernels/arch/neon.hpp"
+#else
+#include "ddpmkit/kernels/arch/scalar.hpp"
+#endif
+
+#if !defined(DDPMKIT_AS_WRITTEN)
+#define DDPMKIT_AS_WRITTEN  // an arch file sets it on a kernel its compilers must not vectorize
 #endif
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace simd {
-
-#if defined(DDPMKIT_ARCH_SCALAR)
-constexpr bool kEnabled = false;
-#else
-constexpr bool kEnabled = true;
 
 // exp(x): x = n ln2 + r with |r| <= ln2/2, exp(r) by a degree-6 polynomial (the Cephes
 // expf coefficients), times 2^n. Relative error ~2 ulp; NaN propagates; x < -87.3 gives
@@ -95,7 +96,6 @@ inline void fill_zero(float* dst, int64_t n) {
 inline vfloat tanh(vfloat x) {  // 1 - 2 / (e^2x + 1): exact limits +-1, abs error ~1e-7 near 0
     return sub(set1(1.0f), div(set1(2.0f), add(exp(add(x, x)), set1(1.0f))));
 }
-#endif
 
 }  // namespace simd
 DDPMKIT_END_NAMESPACE

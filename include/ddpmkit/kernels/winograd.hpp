@@ -14,7 +14,7 @@
 //   weight: dU[xi] = (A dY A^T)[xi] V[xi]^T summed over tiles, then dg = G^T dU G.
 // Images are processed in chunks (a few hundred tiles each, one chunk per task); the weight
 // gradient sums fixed chunks in index order, so every result is bitwise the same for any
-// thread count. Float with SIMD only; conv2d.hpp chooses it for 3x3, stride 1, padding 1.
+// thread count. Float only; conv2d.hpp chooses it for 3x3, stride 1, padding 1.
 #pragma once
 
 #include <algorithm>
@@ -27,7 +27,6 @@
 #include "ddpmkit/kernels/gemm.hpp"
 #include "ddpmkit/kernels/simd.hpp"
 
-#if !defined(DDPMKIT_ARCH_SCALAR)
 
 // The next loop's arrays do not overlap: without the promise GCC keeps the loops over the
 // 16 transform planes scalar (too many pointers to check at run time).
@@ -372,4 +371,3 @@ DDPMKIT_END_NAMESPACE
 
 #undef DDPMKIT_NO_ALIAS
 
-#endif

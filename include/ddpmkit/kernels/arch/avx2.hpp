@@ -11,6 +11,9 @@ namespace simd {
 
 using vfloat = __m256;
 constexpr int kWidth = 8;
+// GEMM register tile (kernels/gemm.hpp): rows broadcast from A x vectors loaded from B;
+// 12 accumulators + 2 B vectors + 1 broadcast of the 16 registers.
+constexpr int kGemmRows = 6, kGemmVectors = 2;
 
 inline vfloat load(const float* p) { return _mm256_loadu_ps(p); }
 inline void store(float* p, vfloat v) { _mm256_storeu_ps(p, v); }

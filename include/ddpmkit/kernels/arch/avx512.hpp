@@ -21,6 +21,9 @@ namespace simd {
 
 using vfloat = __m512;
 constexpr int kWidth = 16;
+// GEMM register tile (kernels/gemm.hpp): rows broadcast from A x vectors loaded from B;
+// 24 accumulators + 3 B vectors + 1 broadcast of the 32 registers.
+constexpr int kGemmRows = 8, kGemmVectors = 3;
 
 inline vfloat load(const float* p) { return _mm512_loadu_ps(p); }
 inline void store(float* p, vfloat v) { _mm512_storeu_ps(p, v); }

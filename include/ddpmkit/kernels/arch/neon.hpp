@@ -11,6 +11,9 @@ namespace simd {
 
 using vfloat = float32x4_t;
 constexpr int kWidth = 4;
+// GEMM register tile (kernels/gemm.hpp): rows broadcast from A x vectors loaded from B;
+// 16 accumulators + 2 B vectors + 1 broadcast of the 32 registers.
+constexpr int kGemmRows = 8, kGemmVectors = 2;
 
 inline vfloat load(const float* p) { return vld1q_f32(p); }
 inline void store(float* p, vfloat v) { vst1q_f32(p, v); }

@@ -378,7 +378,10 @@ struct NormCase {
         else kernels::group_norm_forward(x.data(), kBatch, C, HW, G, gamma.data(), beta.data(), 1e-5, y.data(), mean.data(), rstd.data());
     }
     void run(Path path) {
-        if (!backward) return forward(path);
+        if (!backward) {
+            forward(path);
+            return;
+        }
         std::fill(dx.begin(), dx.end(), 0.0f);  // the gradients accumulate
         std::fill(dgamma.begin(), dgamma.end(), 0.0f);
         std::fill(dbeta.begin(), dbeta.end(), 0.0f);

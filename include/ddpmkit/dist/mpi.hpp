@@ -75,18 +75,18 @@ public:
 
     int rank() const override { return rank_; }
     int size() const override { return size_; }
-    void all_reduce_sum(float* data, int64_t n) override { start(data, n, MPI_FLOAT), finish(true); }
-    void all_reduce_sum(double* data, int64_t n) override { start(data, n, MPI_DOUBLE), finish(true); }
-    void start_sum(float* data, int64_t n) override { start(data, n, MPI_FLOAT), finish(false); }
-    void progress_sums() override { finish(false); }
-    void wait_sums() override { finish(true); }
+    void all_reduce_sum(float* data, int64_t n) override { start(data, n, MPI_FLOAT), advance(true); }
+    void all_reduce_sum(double* data, int64_t n) override { start(data, n, MPI_DOUBLE), advance(true); }
+    void start_sum(float* data, int64_t n) override { start(data, n, MPI_FLOAT), advance(false); }
+    void progress_sums() override { advance(false); }
+    void wait_sums() override { advance(true); }
     void broadcast(void* data, int64_t bytes, int root) override {
-        finish(true);
+        advance(true);
         for (int64_t done = 0; done < bytes; done += kMaxCount)  // MPI counts are int
             MPI_Bcast(static_cast<char*>(data) + done, count(std::min(kMaxCount, bytes - done)), MPI_BYTE, root, comm_);
     }
     void all_gather(const void* data, int64_t bytes, void* out) override {
-        finish(true);
+        advance(true);
         MPI_Allgather(data, count(bytes), MPI_BYTE, out, count(bytes), MPI_BYTE, comm_);
     }
 
@@ -116,7 +116,7 @@ private:
 
     // Moves the started sums on, in order: until all are done (wait) or until a step's
     // messages are still travelling.
-    void finish(bool wait) {
+    void advance(bool wait) {
         while (!rings_.empty()) {
             Ring& r = rings_.front();
             if (r.step >= 0) {

@@ -8,11 +8,12 @@
 # timed steps; the script prints the median over rounds of each figure and the ratios
 # ours / PyTorch (below 1: ddpmkit is faster or smaller). Peak memory is each process's peak
 # resident set size, read by the same wrapper (getrusage) for both. Each round also runs
-# ddpmkit on one thread, for the speed-up of the threads.
+# ddpmkit on one thread, for the speed-up of the threads (unless --no-scaling).
 #
 #   benchmarks/compare_torch.sh [--ddpmkit build/ddpmkit] [--python /usr/bin/python3]
 #                               [--rounds 3] [--batch 64] [--threads 2] [--steps 20] [--res 28]
 #                               [--ch 32] [--mult 1,2,2] [--blocks 2] [--attn 7] [--groups 8] [--in-ch 1]
+#                               [--no-scaling]
 #
 # PyTorch: Debian's python3-torch, with libopenblas0-pthread (else its matrix products use
 # the slow reference BLAS).
@@ -21,7 +22,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ddpmkit="$here/../build/ddpmkit"
 python=/usr/bin/python3
-rounds=3 batch=64 threads=2 steps=20 res=28
+rounds=3 batch=64 threads=2 steps=20 res=28 scaling=1
 model=()  # the model flags, passed to both programs as they are
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,7 +35,8 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift 2 ;;
     --steps) steps="$2"; shift 2 ;;
     --res) res="$2"; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --no-scaling) scaling=0; shift ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "compare_torch.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,12 +44,12 @@ done
 "$python" -c "import torch" 2>/dev/null ||
   { echo "compare_torch.sh: $python cannot import torch (apt-get install python3-torch libopenblas0-pthread)" >&2; exit 1; }
 
-exec "$python" - "$ddpmkit" "$here/torch_unet.py" "$rounds" "$batch" "$threads" "$steps" "$res" "${model[@]}" <<'PY'
+exec "$python" - "$ddpmkit" "$here/torch_unet.py" "$rounds" "$batch" "$threads" "$steps" "$res" "$scaling" "${model[@]}" <<'PY'
 import json, os, platform, resource, shlex, statistics, subprocess, sys
 
 ddpmkit, peer = sys.argv[1], sys.argv[2]
-rounds, batch, threads, steps, res = map(int, sys.argv[3:8])
-model = sys.argv[8:]
+rounds, batch, threads, steps, res, scaling = map(int, sys.argv[3:9])
+model = sys.argv[9:]
 def flags(n_threads):
     return ["--batch", str(batch), "--threads", str(n_threads), "--steps", str(steps), "--res", str(res)] + model
 # Each run goes through a fresh wrapper process, so that RUSAGE_CHILDREN is that run's peak alone.
@@ -72,7 +74,7 @@ for r in range(rounds):
     print(f"round {r + 1}/{rounds}: ddpmkit train {ours[-1]['train_step_s']:.3f} s sample {ours[-1]['sample_step_s']:.3f} s "
           f"{ours[-1]['process_peak_rss_mb']:.0f} MB | PyTorch train {theirs[-1]['train_step_s']:.3f} s "
           f"sample {theirs[-1]['sample_step_s']:.3f} s {theirs[-1]['process_peak_rss_mb']:.0f} MB", flush=True)
-    if threads > 1:  # ddpmkit on one thread, for the scaling
+    if threads > 1 and scaling:  # ddpmkit on one thread, for the scaling
         ours_1.append(run([ddpmkit, "bench", "unet"] + flags(1)))
         print(f"         ddpmkit on 1 thread: train {ours_1[-1]['train_step_s']:.3f} s "
               f"sample {ours_1[-1]['sample_step_s']:.3f} s", flush=True)

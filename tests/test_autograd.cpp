@@ -2,6 +2,7 @@
 // atol 1e-5, rtol 1e-3), forward values against closed forms, the graph machinery.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -240,6 +241,43 @@ TEST_CASE("autograd: the no-grad guard records nothing; detach cuts the graph") 
     u.backward();
     CHECK(w.grad()(0) == 1.0f);
     CHECK_THROWS_AS(VarF(TensorF::scalar(1.0f)).backward(), std::logic_error);
+}
+
+TEST_CASE("autograd: a released value is remade by the backward pass, with the same gradients bitwise") {
+    // concat -> group_norm_silu -> conv2d -> upsample -> conv2d with a residual: every kind of op
+    // that can release, one released value made from another (the concat).
+    Rng rng(12);
+    VarF x(TensorF::randn({2, 4, 6, 6}, rng), true), skip(TensorF::randn({2, 4, 6, 6}, rng), true);
+    VarF gamma(TensorF::rand({8}, rng, 0.5f, 1.5f), true), beta(TensorF::randn({8}, rng), true);
+    VarF w1(TensorF::randn({6, 8, 3, 3}, rng), true), w2(TensorF::randn({6, 6, 3, 3}, rng), true);
+    const VarF residual(TensorF::randn({2, 6, 12, 12}, rng), true);
+    const std::vector<VarF*> leaves = {&x, &skip, &gamma, &beta, &w1, &w2};
+    auto run = [&](bool release) {
+        for (VarF* v : leaves) v->zero_grad();
+        const VarF joined = concat<float>({x, skip}, 1);
+        const VarF a = group_norm_silu(joined, gamma, beta, 4);
+        const VarF h = conv2d(a, w1, VarF(), 1, 1);
+        const VarF up = upsample_nearest2x(h);
+        const VarF y = conv2d(up, w2, VarF(), 1, 1, residual);
+        const VarF loss = sum(y * y);
+        if (release) {
+            for (const VarF* v : {&joined, &a, &up}) v->release();
+            for (const VarF* v : {&joined, &a, &up}) CHECK(v->released());
+            const std::string read = message_of<std::logic_error>([&] { (void)a.value(); });
+            CHECK_MESSAGE(read.find("group_norm_silu was read after release()") != std::string::npos, read);
+            h.release();  // a convolution's value cannot be remade: kept
+            CHECK(!h.released());
+        }
+        loss.backward();
+        CHECK(a.released() == release);  // still released after the pass: remade for a step, then freed
+        std::vector<TensorF> grads;
+        for (VarF* v : leaves) grads.push_back(v->grad().clone());
+        return grads;
+    };
+    const std::vector<TensorF> kept = run(false), released = run(true);
+    for (size_t i = 0; i < kept.size(); ++i)
+        CHECK(std::memcmp(kept[i].data(), released[i].data(), sizeof(float) * static_cast<size_t>(kept[i].numel())) == 0);
+    CHECK(std::any_of(kept[0].data(), kept[0].data() + kept[0].numel(), [](float g) { return g != 0.0f; }));
 }
 
 TEST_CASE("autograd: graph_dot writes the graph with names, shapes and which values need gradients") {

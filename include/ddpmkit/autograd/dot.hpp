@@ -54,7 +54,7 @@ std::string graph_dot(const Var<T>& root, const std::vector<std::pair<std::strin
         const bool leaf = n->is_leaf();
         std::string label = named != name_of.end() ? named->second : leaf ? "leaf" : n->op;
         if (named != name_of.end() && !leaf) label += " = " + std::string(n->op);
-        label += "\n" + n->value.shape().str() + "\n" + (n->requires_grad ? "requires grad" : "constant");
+        label += "\n" + (n->released ? std::string("released") : n->value.shape().str()) + "\n" + (n->requires_grad ? "requires grad" : "constant");
         const char* style = !leaf ? "fillcolor=\"#fdd0a2\"" : n->requires_grad ? "fillcolor=\"#c6dbef\"" : "fillcolor=\"#eeeeee\", style=\"rounded,filled,dashed\"";
         dot += "  n" + std::to_string(id[n]) + " [label=" + quoted(label) + ", " + style + (n == root.node().get() ? ", peripheries=2" : "") + "];\n";
     }

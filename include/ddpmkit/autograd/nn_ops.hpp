@@ -48,27 +48,38 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
     });
 }
 
-// Cross-correlation of x [B, C, H, W] with w [O, C, kh, kw], plus b [O] (or undefined).
+// Cross-correlation of x [B, C, H, W] with w [O, C, kh, kw], plus b [O] (or undefined), plus
+// `residual` [B, O, Ho, Wo] (or undefined): a residual connection added where the output is
+// written, without a tensor for the convolution alone.
 template <class T>
-Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride = 1, int64_t pad = 0) {
+Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride = 1, int64_t pad = 0,
+              const Var<T>& residual = Var<T>()) {
     const Shape &sx = x.shape(), &sw = w.shape();
     if (sx.rank() != 4 || sw.rank() != 4 || sx[1] != sw[1] || (b.defined() && b.shape() != Shape{sw[0]}) || stride < 1 ||
         pad < 0 || sx[2] + 2 * pad < sw[2] || sx[3] + 2 * pad < sw[3])
         throw shape_error("conv2d", sx, sw, "(input, weight) do not fit x [B, C, H, W], w [O, C, kh, kw], b [O]");
     const kernels::ConvGeometry g{sx[1], sx[2], sx[3], sw[0], sw[2], sw[3], stride, pad};
-    Tensor<T> y = Tensor<T>::empty({sx[0], g.O, g.Ho(), g.Wo()});
+    const Shape so{sx[0], g.O, g.Ho(), g.Wo()};
+    if (residual.defined() && residual.shape() != so)
+        throw shape_error("conv2d", so, residual.shape(), "(output, residual) differ");
+    Tensor<T> y = Tensor<T>::empty(so);
     kernels::conv2d_forward(x.value().data(), sx[0], w.value().data(), b.defined() ? b.value().data() : nullptr, g, y.data());
+    if (residual.defined()) kernels::axpy(y.numel(), T(1), residual.value().data(), y.data());
     std::vector<Var<T>> inputs = {x, w};
     if (b.defined()) inputs.push_back(b);
-    return Var<T>::make(y, "conv2d", inputs, [g](autograd::Node<T>& self) {
+    if (residual.defined()) inputs.push_back(residual);
+    const bool has_b = b.defined(), has_residual = residual.defined();
+    return Var<T>::make(y, "conv2d", inputs, [g, has_b, has_residual](autograd::Node<T>& self) {
         autograd::Node<T>& nx = *self.parents[0];
         autograd::Node<T>& nw = *self.parents[1];
-        const bool has_b = self.parents.size() > 2 && self.parents[2]->requires_grad;
+        autograd::Node<T>* nb = has_b ? self.parents[2].get() : nullptr;
+        autograd::Node<T>* nr = has_residual ? self.parents.back().get() : nullptr;
+        if (nr && nr->requires_grad) autograd::accumulate(*nr, self.grad);
         bool add_dx = true;  // set before the call: argument order is unspecified
         T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
         kernels::conv2d_backward(nx.value.data(), nx.value.shape()[0], nw.value.data(), g, self.grad.data(), dx,
                                  nw.requires_grad ? nw.grad_buffer().data() : nullptr,
-                                 has_b ? self.parents[2]->grad_buffer().data() : nullptr, add_dx);
+                                 nb && nb->requires_grad ? nb->grad_buffer().data() : nullptr, add_dx);
     });
 }
 
@@ -81,20 +92,30 @@ Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int6
                           "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
                               " groups, weight and bias [C]");
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
-    Tensor<T> y = Tensor<T>::empty(sx), mean({B, groups}), rstd({B, groups});
-    kernels::group_norm_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps, y.data(),
-                                mean.data(), rstd.data());
-    return Var<T>::make(y, "group_norm", {x, gamma, beta}, [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
-        autograd::Node<T>& nx = *self.parents[0];
-        autograd::Node<T>& ng = *self.parents[1];
-        autograd::Node<T>& nb = *self.parents[2];
-        bool add_dx = true;  // set before the call: argument order is unspecified
-        T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
-        kernels::group_norm_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(), mean.data(),
-                                     rstd.data(), dx,
-                                     ng.requires_grad ? ng.grad_buffer().data() : nullptr,
-                                     nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx);
-    });
+    // The normalized value and its statistics; the backward pass can remake the value (release()).
+    const auto normalize = [B, C, HW, groups, eps](const Tensor<T>& xv, const T* gm, const T* bt, Tensor<T>& mean, Tensor<T>& rstd) {
+        Tensor<T> y = Tensor<T>::empty(xv.shape());
+        kernels::group_norm_forward(xv.data(), B, C, HW, groups, gm, bt, eps, y.data(), mean.data(), rstd.data());
+        return y;
+    };
+    Tensor<T> mean({B, groups}), rstd({B, groups});
+    Tensor<T> y = normalize(x.value(), gamma.value().data(), beta.value().data(), mean, rstd);
+    return Var<T>::make(
+        y, "group_norm", {x, gamma, beta},
+        [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
+            autograd::Node<T>& nx = *self.parents[0];
+            autograd::Node<T>& ng = *self.parents[1];
+            autograd::Node<T>& nb = *self.parents[2];
+            bool add_dx = true;  // set before the call: argument order is unspecified
+            T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
+            kernels::group_norm_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(), mean.data(),
+                                         rstd.data(), dx, ng.requires_grad ? ng.grad_buffer().data() : nullptr,
+                                         nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx);
+        },
+        [B, groups, normalize](const autograd::Node<T>& self) {
+            Tensor<T> mean({B, groups}), rstd({B, groups});
+            return normalize(self.parents[0]->value, self.parents[1]->value.data(), self.parents[2]->value.data(), mean, rstd);
+        });
 }
 
 // SiLU(GroupNorm(x)) in one op (the U-Net's norm-then-activation): the same value as
@@ -112,26 +133,41 @@ Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
     if (shift.defined() && shift.shape() != Shape{sx[0], sx[1]})
         throw shape_error("group_norm_silu", sx, shift.shape(), "(input, shift) do not fit x [B, C, ...], shift [B, C]");
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
-    Tensor<T> y = Tensor<T>::empty(sx), mean({B, groups}), rstd({B, groups});
-    kernels::group_norm_silu_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps,
-                                     y.data(), mean.data(), rstd.data(), shift.defined() ? shift.value().data() : nullptr);
+    // The value and its statistics; the backward pass can remake the value (release()).
+    const auto normalize = [B, C, HW, groups, eps](const Tensor<T>& xv, const T* gm, const T* bt, const T* sh, Tensor<T>& mean,
+                                                   Tensor<T>& rstd) {
+        Tensor<T> y = Tensor<T>::empty(xv.shape());
+        kernels::group_norm_silu_forward(xv.data(), B, C, HW, groups, gm, bt, eps, y.data(), mean.data(), rstd.data(), sh);
+        return y;
+    };
+    Tensor<T> mean({B, groups}), rstd({B, groups});
+    Tensor<T> y = normalize(x.value(), gamma.value().data(), beta.value().data(), shift.defined() ? shift.value().data() : nullptr,
+                            mean, rstd);
     std::vector<Var<T>> inputs = {x, gamma, beta};
     if (shift.defined()) inputs.push_back(shift);
-    return Var<T>::make(y, "group_norm_silu", inputs, [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
-        autograd::Node<T>& nx = *self.parents[0];
-        autograd::Node<T>& ng = *self.parents[1];
-        autograd::Node<T>& nb = *self.parents[2];
-        autograd::Node<T>* ns = self.parents.size() > 3 ? self.parents[3].get() : nullptr;
-        // dz = dy SiLU'(z), then GroupNorm's backward of dz
-        bool add_dx = true;  // set before the call: argument order is unspecified
-        T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
-        kernels::group_norm_silu_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(),
-                                          nb.value.data(), mean.data(), rstd.data(), dx,
-                                          ng.requires_grad ? ng.grad_buffer().data() : nullptr,
-                                          nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx,
-                                          ns ? ns->value.data() : nullptr,
-                                          ns && ns->requires_grad ? ns->grad_buffer().data() : nullptr);
-    });
+    return Var<T>::make(
+        y, "group_norm_silu", inputs,
+        [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
+            autograd::Node<T>& nx = *self.parents[0];
+            autograd::Node<T>& ng = *self.parents[1];
+            autograd::Node<T>& nb = *self.parents[2];
+            autograd::Node<T>* ns = self.parents.size() > 3 ? self.parents[3].get() : nullptr;
+            // dz = dy SiLU'(z), then GroupNorm's backward of dz
+            bool add_dx = true;  // set before the call: argument order is unspecified
+            T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
+            kernels::group_norm_silu_backward(nx.value.data(), self.grad.data(), B, C, HW, groups, ng.value.data(),
+                                              nb.value.data(), mean.data(), rstd.data(), dx,
+                                              ng.requires_grad ? ng.grad_buffer().data() : nullptr,
+                                              nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx,
+                                              ns ? ns->value.data() : nullptr,
+                                              ns && ns->requires_grad ? ns->grad_buffer().data() : nullptr);
+        },
+        [B, groups, normalize](const autograd::Node<T>& self) {
+            const autograd::Node<T>* ns = self.parents.size() > 3 ? self.parents[3].get() : nullptr;
+            Tensor<T> mean({B, groups}), rstd({B, groups});
+            return normalize(self.parents[0]->value, self.parents[1]->value.data(), self.parents[2]->value.data(),
+                             ns ? ns->value.data() : nullptr, mean, rstd);
+        });
 }
 
 // Scaled dot-product attention over positions (Vaswani et al. 2017, eq. 1) in one op, for
@@ -188,13 +224,20 @@ Var<T> upsample_nearest2x(const Var<T>& x) {
     const Shape& s = x.shape();
     if (s.rank() != 4) throw shape_error("upsample_nearest2x", s, "is not [B, C, H, W]");
     const int64_t planes = s[0] * s[1], H = s[2], W = s[3];
-    Tensor<T> y = Tensor<T>::empty({s[0], s[1], 2 * H, 2 * W});
-    kernels::upsample_nearest2x(x.value().data(), planes, H, W, y.data());
-    return Var<T>::make(y, "upsample_nearest2x", {x}, [planes, H, W](autograd::Node<T>& self) {  // dx = sum of its 2x2 block
-        bool add = true;
-        T* dx = self.parents[0]->grad_buffer(add).data();
-        kernels::upsample_nearest2x_backward(self.grad.data(), planes, H, W, dx, add);
-    });
+    const auto upsample = [planes, H, W](const Tensor<T>& xv) {  // also remakes a released value
+        const Shape& s = xv.shape();
+        Tensor<T> y = Tensor<T>::empty({s[0], s[1], 2 * H, 2 * W});
+        kernels::upsample_nearest2x(xv.data(), planes, H, W, y.data());
+        return y;
+    };
+    return Var<T>::make(
+        upsample(x.value()), "upsample_nearest2x", {x},
+        [planes, H, W](autograd::Node<T>& self) {  // dx = sum of its 2x2 block
+            bool add = true;
+            T* dx = self.parents[0]->grad_buffer(add).data();
+            kernels::upsample_nearest2x_backward(self.grad.data(), planes, H, W, dx, add);
+        },
+        [upsample](const autograd::Node<T>& self) { return upsample(self.parents[0]->value); });
 }
 
 // Rows of `table` [N, D] picked by ids [B] -> [B, D]; the gradient is scattered back.

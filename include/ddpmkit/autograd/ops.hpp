@@ -343,25 +343,37 @@ Var<T> concat(const std::vector<Var<T>>& xs, int axis) {
         so[a] += x.shape()[a];
     }
     const int64_t outer = s0.numel(0, a), inner = s0.numel(a + 1, s0.rank()), row = so[a] * inner;
-    Tensor<T> out = Tensor<T>::empty(so);
-    int64_t offset = 0;
-    for (const Var<T>& x : xs) {
-        const int64_t len = x.shape()[a] * inner;
-        kernels::copy_rows(outer, len, x.value().data(), len, out.data() + offset, row, false);
-        offset += len;
-    }
-    return Var<T>::make(out, "concat", xs, [outer, inner, row, a](autograd::Node<T>& self) {  // each dx_i += its block of dy
+    const auto join = [so, a, outer, inner, row](const std::vector<const Tensor<T>*>& parts) {  // also remakes a released value
+        Tensor<T> out = Tensor<T>::empty(so);
         int64_t offset = 0;
-        for (auto& p : self.parents) {
-            const int64_t len = p->value.shape()[a] * inner;
-            if (p->requires_grad) {
-                bool add = true;
-                T* dx = p->grad_buffer(add).data();
-                kernels::copy_rows(outer, len, self.grad.data() + offset, row, dx, len, add);
-            }
+        for (const Tensor<T>* x : parts) {
+            const int64_t len = x->shape()[a] * inner;
+            kernels::copy_rows(outer, len, x->data(), len, out.data() + offset, row, false);
             offset += len;
         }
-    });
+        return out;
+    };
+    std::vector<const Tensor<T>*> parts;
+    for (const Var<T>& x : xs) parts.push_back(&x.value());
+    return Var<T>::make(
+        join(parts), "concat", xs,
+        [inner, row, a, outer](autograd::Node<T>& self) {  // each dx_i += its block of dy
+            int64_t offset = 0;
+            for (auto& p : self.parents) {
+                const int64_t len = p->value.shape()[a] * inner;
+                if (p->requires_grad) {
+                    bool add = true;
+                    T* dx = p->grad_buffer(add).data();
+                    kernels::copy_rows(outer, len, self.grad.data() + offset, row, dx, len, add);
+                }
+                offset += len;
+            }
+        },
+        [join](const autograd::Node<T>& self) {
+            std::vector<const Tensor<T>*> parts;
+            for (const auto& p : self.parents) parts.push_back(&p->value);
+            return join(parts);
+        });
 }
 
 // Cuts x along `axis` into pieces of the given extents (summing to x's extent).

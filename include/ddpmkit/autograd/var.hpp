@@ -65,6 +65,11 @@ struct Node {
     const char* op = "leaf";
     std::vector<std::shared_ptr<Node>> parents;
     std::function<void(Node&)> backward;  // reads grad, accumulates into the parents' grads
+    // Makes the value again from the parents' values, for ops whose value is cheap to remake
+    // (a normalization, a copy): once the value is released (Var::release), the backward pass
+    // remakes it for each step that reads it. Such an op's own backward must not read its value.
+    std::function<Tensor<T>(const Node&)> recompute;
+    bool released = false;
 
     // The gradient buffer, zero-filled on first use.
     Tensor<T>& grad_buffer() {
@@ -151,22 +156,33 @@ public:
     }
 
     bool defined() const { return node_ != nullptr; }
-    const Tensor<T>& value() const { return node_->value; }
-    Tensor<T>& value() { return node_->value; }
+    const Tensor<T>& value() const { return checked_value(); }
+    Tensor<T>& value() { return checked_value(); }
     // The accumulated gradient (undefined before the first backward that reaches it).
     const Tensor<T>& grad() const { return node_->grad; }
     Tensor<T>& grad() { return node_->grad; }
     bool requires_grad() const { return node_->requires_grad; }
-    const Shape& shape() const { return node_->value.shape(); }
-    int dim() const { return node_->value.dim(); }
-    int64_t size(int axis) const { return node_->value.size(axis); }
-    int64_t numel() const { return node_->value.numel(); }
-    T item() const { return node_->value.item(); }
+    const Shape& shape() const { return checked_value().shape(); }
+    int dim() const { return checked_value().dim(); }
+    int64_t size(int axis) const { return checked_value().size(axis); }
+    int64_t numel() const { return checked_value().numel(); }
+    T item() const { return checked_value().item(); }
     const char* op() const { return node_->op; }
     const std::shared_ptr<Node>& node() const { return node_; }
 
     // The same value, cut from the graph.
-    Var detach() const { return Var(node_->value, false); }
+    Var detach() const { return Var(checked_value(), false); }
+    // Frees this value until the backward pass needs it, which remakes it from the op's inputs
+    // for each step that reads it: activation memory for a little compute. Ops whose value is
+    // cheap to remake can (group_norm, group_norm_silu, concat, upsample_nearest2x); for any other
+    // value, or outside a graph, it does nothing. Call it after the last forward op that reads it.
+    void release() const {
+        if (!node_->recompute || !node_->backward) return;
+        node_->value = Tensor<T>();
+        node_->released = true;
+    }
+    bool released() const { return node_->released; }
+
     // Sets the gradient to zeros (kept allocated, so optimizers can hold on to it).
     void zero_grad() {
         if (node_->grad.defined()) node_->grad.fill(T(0));
@@ -193,6 +209,7 @@ public:
             if (!n->is_leaf()) n->grad = Tensor<T>();  // interior gradients start from zero on every pass
         node_->grad_buffer();
         for (int64_t i = 0; i < seed.numel(); ++i) node_->grad.data()[i] += seed.data()[i];
+        std::vector<Node*> remade;  // released values remade for one step, freed after it
         for (auto it = order.rbegin(); it != order.rend(); ++it) {
             Node* n = *it;
             if (n->is_leaf()) {  // its consumers come after it in the order: all have run
@@ -200,7 +217,10 @@ public:
                 continue;
             }
             if (!n->grad.defined()) continue;
+            for (const auto& p : n->parents) remake(*p, remade);
             n->backward(*n);
+            for (Node* p : remade) p->value = Tensor<T>();
+            remade.clear();
             if (autograd::anomaly().on) check_backward(*n);
             n->grad = Tensor<T>();  // an interior gradient is not needed once passed on
         }
@@ -209,7 +229,9 @@ public:
     // Records the result of an op: `value` computed from `inputs`, and the function that
     // propagates its gradient. Without grad mode or any input that needs a gradient it
     // is a plain constant.
-    static Var make(Tensor<T> value, const char* op, std::vector<Var> inputs, std::function<void(Node&)> backward_fn) {
+    // With `recompute`, the value can be released (see release()).
+    static Var make(Tensor<T> value, const char* op, std::vector<Var> inputs, std::function<void(Node&)> backward_fn,
+                    std::function<Tensor<T>(const Node&)> recompute = nullptr) {
         if (autograd::anomaly().on)
             autograd::check_finite(value, std::string("the forward value of ") + op, [&] {
                 std::vector<const Node*> from;
@@ -225,10 +247,25 @@ public:
         out.node_->op = op;
         for (Var& v : inputs) out.node_->parents.push_back(std::move(v.node_));
         out.node_->backward = std::move(backward_fn);
+        out.node_->recompute = std::move(recompute);
         return out;
     }
 
 private:
+    Tensor<T>& checked_value() const {
+        if (node_->released)
+            throw std::logic_error(std::string("the value of ") + node_->op +
+                                   " was read after release(): release a value only after its last forward use");
+        return node_->value;
+    }
+    // Remakes a released value (and first any released input it is made from), listed in `remade`.
+    static void remake(Node& n, std::vector<Node*>& remade) {
+        if (!n.released || n.value.defined()) return;
+        for (const auto& p : n.parents) remake(*p, remade);
+        n.value = n.recompute(n);
+        remade.push_back(&n);
+    }
+
     // The gradients n's backward step passed to its inputs, each named by its op or parameter.
     static void check_backward(const Node& n) {
         for (size_t k = 0; k < n.parents.size(); ++k) {

@@ -48,7 +48,10 @@ public:
         this->register_parameter("weight", weight);
         this->register_parameter("bias", bias);
     }
-    Var<T> forward(const Var<T>& x) const { return conv2d(x, weight, bias, stride, pad); }
+    // conv(x) + residual (a residual connection's sum, made as the output is written), or conv(x).
+    Var<T> forward(const Var<T>& x, const Var<T>& residual = Var<T>()) const {
+        return conv2d(x, weight, bias, stride, pad, residual);
+    }
 };
 
 template <class T>
@@ -118,11 +121,13 @@ public:
         const Shape& s = x.shape();
         const int64_t B = s[0], C = s[1], P = s[2] * s[3], d = C / heads;
         // [B, 3C, H, W] -> [B, 3, heads, d, P]: q, k, v each [B, heads, d, P] after the split.
-        auto parts = split(reshape(qkv.forward(norm.forward(x)), {B, 3, heads, d, P}), {1, 1, 1}, 1);
+        const Var<T> normed = norm.forward(x);
+        auto parts = split(reshape(qkv.forward(normed), {B, 3, heads, d, P}), {1, 1, 1}, 1);
+        normed.release();  // remade in the backward pass: activation memory
         const Var<T> q = reshape(parts[0], {B * heads, d, P}), k = reshape(parts[1], {B * heads, d, P}),
                      v = reshape(parts[2], {B * heads, d, P});
         const Var<T> o = attention(q, k, v, 1.0 / std::sqrt(double(d)));
-        return x + proj.forward(reshape(o, s));
+        return proj.forward(reshape(o, s), x);
     }
 };
 
@@ -133,7 +138,12 @@ class Upsample : public Module<T> {
 public:
     Conv2d<T> conv;
     Upsample(int64_t channels, Rng& rng) : conv(channels, channels, 3, 1, 1, rng) { this->register_module("1", conv); }
-    Var<T> forward(const Var<T>& x) const { return conv.forward(upsample_nearest2x(x)); }
+    Var<T> forward(const Var<T>& x) const {
+        const Var<T> up = upsample_nearest2x(x);
+        const Var<T> y = conv.forward(up);
+        up.release();  // remade in the backward pass: activation memory
+        return y;
+    }
 };
 
 // Sinusoidal embedding of integer timesteps t [B] -> [B, dim] (Vaswani et al. 2017, sec. 3.5;

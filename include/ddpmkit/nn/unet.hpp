@@ -51,10 +51,16 @@ public:
     }
     // emb_act = SiLU(emb) [B, E], computed once per forward by the U-Net.
     Var<T> forward(const Var<T>& x, const Var<T>& emb_act) const {
-        const Var<T> h = conv1.forward(norm1.forward_silu(x));
+        // The normalized activations are released once convolved (the backward pass remakes
+        // them), so a block keeps its input, h and its output.
+        const Var<T> a1 = norm1.forward_silu(x);
+        const Var<T> h = conv1.forward(a1);
+        a1.release();
         // h + temb(emb_act) at every position, added inside norm2 (no tensor of the sum)
-        const Var<T> residual = conv2.forward(drop.forward(norm2.forward_silu(h, temb.forward(emb_act))));
-        return (skip ? skip->forward(x) : x) + residual;
+        const Var<T> a2 = norm2.forward_silu(h, temb.forward(emb_act));
+        const Var<T> out = conv2.forward(drop.forward(a2), skip ? skip->forward(x) : x);  // the residual sum, fused
+        a2.release();
+        return out;
     }
 };
 
@@ -267,12 +273,18 @@ public:
         for (const Step& step : mid_plan_) h = run(step, h, emb_act);
         for (const Step& step : up_plan_) {
             if (step.kind == Kind::Res) {
-                h = concat<T>({h, hs.back()}, 1);
+                const Var<T> joined = concat<T>({h, hs.back()}, 1);
                 hs.pop_back();
+                h = run(step, joined, emb_act);
+                joined.release();  // a copy of h and the skip, both kept: remade in the backward pass
+            } else {
+                h = run(step, h, emb_act);
             }
-            h = run(step, h, emb_act);
         }
-        return conv_out_->forward(norm_out_->forward_silu(h));
+        const Var<T> a = norm_out_->forward_silu(h);
+        const Var<T> out = conv_out_->forward(a);
+        a.release();
+        return out;
     }
 
 private:

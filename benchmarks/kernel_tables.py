@@ -45,17 +45,23 @@ def load(path):
     return data.get("context", {}), figures, errors
 
 
+def milliseconds(seconds):
+    """A time in ms with 3 decimals, or 3 significant digits below 0.1 ms (never 0.000)."""
+    ms = seconds * 1e3
+    return f"{ms:.3f} ms" if ms >= 0.1 else f"{ms:.3g} ms"
+
+
 def rate(f):
     """A figure's time and rate, as a table cell."""
     if not f:
         return "–"
     if f["flops"]:
-        return f"{f['seconds'] * 1e3:.3f} ms, {f['flops'] / 1e9:.0f} GFLOP/s"
+        return f"{milliseconds(f['seconds'])}, {f['flops'] / 1e9:.0f} GFLOP/s"
     if f["bytes"]:
-        return f"{f['seconds'] * 1e3:.3f} ms, {f['bytes'] / 1e9:.1f} GB/s"
+        return f"{milliseconds(f['seconds'])}, {f['bytes'] / 1e9:.1f} GB/s"
     if f["images"]:
-        return f"{f['seconds'] * 1e3:.1f} ms, {f['images']:.0f} images/s"
-    return f"{f['seconds'] * 1e3:.3f} ms"
+        return f"{milliseconds(f['seconds'])}, {f['images']:.0f} images/s"
+    return milliseconds(f["seconds"])
 
 
 def speed_up(ours, ref):

@@ -41,7 +41,7 @@ def points(only):
 def measure(args, batch, flags):
     cmd = [os.path.join(HERE, "compare_torch.sh"), "--ddpmkit", args.ddpmkit, "--rounds", str(args.rounds), "--steps",
            str(args.steps), "--threads", str(args.threads), "--batch", str(batch), "--no-scaling"] + flags
-    print("+ " + " ".join(cmd[1:]), flush=True)
+    print("+ benchmarks/compare_torch.sh " + " ".join(cmd[1:]), flush=True)
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"sweep_torch.py: {' '.join(cmd)} failed:\n{run.stdout}{run.stderr}")

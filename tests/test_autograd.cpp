@@ -280,6 +280,24 @@ TEST_CASE("autograd: a released value is remade by the backward pass, with the s
     CHECK(std::any_of(kept[0].data(), kept[0].data() + kept[0].numel(), [](float g) { return g != 0.0f; }));
 }
 
+TEST_CASE("autograd: graph_memory lists what a graph keeps by op, released values not") {
+    const VarF x(TensorF({2, 3}, 1.0f), true);
+    const VarF y = x * x;                       // 6 floats
+    const VarF z = concat<float>({y, x}, 0);    // 12 floats
+    const VarF loss = sum(z);                   // 1 float
+    const auto kept = graph_memory(loss);
+    REQUIRE(kept.size() == 4);
+    CHECK(kept[0].op == "concat");
+    CHECK(kept[0].bytes == 48);
+    CHECK((kept[1].op == "leaf" && kept[1].bytes == 24 && kept[1].values == 1));  // ties in the order of the names
+    CHECK((kept[2].op == "mul" && kept[2].bytes == 24));
+    CHECK((kept[3].op == "sum" && kept[3].bytes == 4));
+    z.release();
+    const auto after = graph_memory(loss);
+    REQUIRE(after.size() == 3);
+    CHECK(after[0].op == "leaf");
+}
+
 TEST_CASE("autograd: graph_dot writes the graph with names, shapes and which values need gradients") {
     const VarD w(TensorD({2}, {1.0, 2.0}), true), x(TensorD({2}, {3.0, 4.0}));
     const VarD y = w * x + w;

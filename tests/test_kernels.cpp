@@ -421,6 +421,22 @@ TEST_CASE("kernels: GroupNorm and fused GroupNorm + SiLU match the reference") {
                       << "] silu " << silu << " add_dx " << add_dx);
             check_close(y.data(), ydd.data(), n, static_cast<double>(k), "group_norm forward");
             check_close(mean.data(), md.data(), c.B * c.G, static_cast<double>(k), "group_norm mean");
+            // Remade from the saved statistics (a released value): the same bits, float and double.
+            std::vector<float> again(y.size());
+            std::vector<double> again_d(ydd.size());
+            if (silu) {
+                kernels::group_norm_silu_forward(x.data(), c.B, c.C, c.HW, c.G, gamma.data(), beta.data(), 1e-5, again.data(),
+                                                 mean.data(), rstd.data(), static_cast<const float*>(nullptr), true);
+                kernels::ref::group_norm_silu_forward(xd.data(), c.B, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5,
+                                                      again_d.data(), md.data(), rd.data(), static_cast<const double*>(nullptr), true);
+            } else {
+                kernels::group_norm_forward(x.data(), c.B, c.C, c.HW, c.G, gamma.data(), beta.data(), 1e-5, again.data(),
+                                            mean.data(), rstd.data(), true);
+                kernels::ref::group_norm_forward(xd.data(), c.B, c.C, c.HW, c.G, gd.data(), bd.data(), 1e-5, again_d.data(),
+                                                 md.data(), rd.data(), true);
+            }
+            CHECK(again == y);
+            CHECK(again_d == ydd);
             check_close(dx.data(), dxd.data(), n, static_cast<double>(k), "group_norm dx");
             check_close(dg.data(), dgd.data(), c.C, static_cast<double>(c.B * c.HW), "group_norm dgamma");
             check_close(db.data(), dbd.data(), c.C, static_cast<double>(c.B * c.HW), "group_norm dbeta");
@@ -455,5 +471,9 @@ TEST_CASE("kernels: GroupNorm + SiLU of x + shift (per image and channel) matche
         check_close(dg.data(), dgd.data(), C, static_cast<double>(B * HW), "shifted group_norm_silu dgamma");
         check_close(db.data(), dbd.data(), C, static_cast<double>(B * HW), "shifted group_norm_silu dbeta");
         check_close(ds.data(), dsd.data(), B * C, static_cast<double>(k), "shifted group_norm_silu dshift");
+        std::vector<float> again(y.size());  // remade from the saved statistics: the same bits
+        kernels::group_norm_silu_forward(x.data(), B, C, HW, G, gamma.data(), beta.data(), 1e-5, again.data(), mean.data(),
+                                         rstd.data(), shift.data(), true);
+        CHECK(again == y);
     }
 }

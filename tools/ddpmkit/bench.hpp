@@ -63,7 +63,8 @@ inline int cmd_bench(int argc, char** argv) {
              {"blocks", "N", "residual blocks per level", "2"},
              {"attn", "LIST", "image sides with self-attention, comma separated (\"\": none)", "7"},
              {"groups", "N", "GroupNorm groups", "8"},
-             {"in-ch", "N", "image channels", "1"}});
+             {"in-ch", "N", "image channels", "1"},
+             {"memory", "", "first print what a training step's graph keeps for the backward pass, by op", ""}});
     std::vector<std::string> what;
     if (!f.parse(argc, argv, &what)) return 0;
     if (what.size() != 1 || what[0] != "unet") throw UsageError("the benchmark to run is unet: ddpmkit bench unet [flags]");
@@ -109,6 +110,18 @@ inline int cmd_bench(int argc, char** argv) {
         checksum = sum(model.forward(x0, t_mid)).item();
     };
 
+    if (f.on("memory")) {
+        const Tensor<int64_t> t = timesteps.sample(batch, rng).t;
+        const VarF eps(TensorF::randn(shape, rng));
+        const VarF loss = mse(model.forward(diffusion::q_sample(schedule, x0, t, eps), t), eps);
+        std::printf("what the training step's graph keeps for the backward pass (batch %lld):\n", static_cast<long long>(batch));
+        double total = 0.0;
+        for (const GraphMemory& m : graph_memory(loss)) {
+            std::printf("  %-22s %5lld values %9.1f MB\n", m.op.c_str(), static_cast<long long>(m.values), m.bytes / 1048576.0);
+            total += m.bytes / 1048576.0;
+        }
+        std::printf("  %-22s %15s %9.1f MB\n", "total", "", total);
+    }
     const double train_s = median_of(time_steps(train_step, warmup, steps));
     if (!std::isfinite(loss_value)) throw std::runtime_error("the training loss is not finite");
     const double sample_s = median_of(time_steps(sample_step, warmup, steps));

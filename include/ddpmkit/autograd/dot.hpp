@@ -1,8 +1,10 @@
 // ddpmkit — the autograd graph behind a value, as Graphviz DOT (dot -Tpng graph.dot -o graph.png):
 // each value a node (its op, or its name for the leaves given one; its shape; whether it needs
 // a gradient), each edge an input flowing into an op. Backward walks these edges in reverse.
+// And what that graph keeps in memory until the backward pass, by op (graph_memory).
 #pragma once
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -61,6 +63,41 @@ std::string graph_dot(const Var<T>& root, const std::vector<std::pair<std::strin
     for (const Node* n : order)
         for (const auto& p : n->parents) dot += "  n" + std::to_string(id[p.get()]) + " -> n" + std::to_string(id[n]) + ";\n";
     return dot + "}\n";
+}
+
+// The values held by the graph behind a value, for one op (or "leaf": parameters and inputs).
+struct GraphMemory {
+    std::string op;
+    int64_t values = 0;
+    int64_t bytes = 0;
+};
+
+// What the graph of `root` keeps until its backward pass, by op, largest first: every value
+// not released (views of one tensor counted once). Tensors an op saves besides its value (the
+// attention weights, GroupNorm's statistics) are not seen here.
+template <class T>
+std::vector<GraphMemory> graph_memory(const Var<T>& root) {
+    using Node = autograd::Node<T>;
+    if (!root.defined()) throw std::invalid_argument("graph_memory: the root Var is undefined");
+    std::unordered_map<const Node*, bool> seen{{root.node().get(), true}};
+    std::unordered_map<const T*, bool> counted;
+    std::unordered_map<std::string, GraphMemory> by_op;
+    std::vector<const Node*> pending{root.node().get()};
+    while (!pending.empty()) {
+        const Node* n = pending.back();
+        pending.pop_back();
+        for (const auto& p : n->parents)
+            if (seen.emplace(p.get(), true).second) pending.push_back(p.get());
+        if (!n->value.defined() || !counted.emplace(n->value.data(), true).second) continue;
+        GraphMemory& m = by_op[n->op];
+        m.op = n->op;
+        m.values += 1;
+        m.bytes += n->value.numel() * static_cast<int64_t>(sizeof(T));
+    }
+    std::vector<GraphMemory> out;
+    for (const auto& kv : by_op) out.push_back(kv.second);
+    std::sort(out.begin(), out.end(), [](const GraphMemory& a, const GraphMemory& b) { return a.bytes > b.bytes || (a.bytes == b.bytes && a.op < b.op); });
+    return out;
 }
 
 DDPMKIT_END_NAMESPACE

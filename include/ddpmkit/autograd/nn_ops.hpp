@@ -92,14 +92,15 @@ Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int6
                           "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
                               " groups, weight and bias [C]");
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
-    // The normalized value and its statistics; the backward pass can remake the value (release()).
-    const auto normalize = [B, C, HW, groups, eps](const Tensor<T>& xv, const T* gm, const T* bt, Tensor<T>& mean, Tensor<T>& rstd) {
+    // The normalized value, with its statistics computed, or, remaking a released value, given.
+    const auto normalize = [B, C, HW, groups, eps](const Tensor<T>& xv, const T* gm, const T* bt, Tensor<T> mean, Tensor<T> rstd,
+                                                   bool known_stats) {
         Tensor<T> y = Tensor<T>::empty(xv.shape());
-        kernels::group_norm_forward(xv.data(), B, C, HW, groups, gm, bt, eps, y.data(), mean.data(), rstd.data());
+        kernels::group_norm_forward(xv.data(), B, C, HW, groups, gm, bt, eps, y.data(), mean.data(), rstd.data(), known_stats);
         return y;
     };
-    Tensor<T> mean({B, groups}), rstd({B, groups});
-    Tensor<T> y = normalize(x.value(), gamma.value().data(), beta.value().data(), mean, rstd);
+    const Tensor<T> mean({B, groups}), rstd({B, groups});
+    Tensor<T> y = normalize(x.value(), gamma.value().data(), beta.value().data(), mean, rstd, false);
     return Var<T>::make(
         y, "group_norm", {x, gamma, beta},
         [B, C, HW, groups, mean, rstd](autograd::Node<T>& self) {
@@ -112,9 +113,8 @@ Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int6
                                          rstd.data(), dx, ng.requires_grad ? ng.grad_buffer().data() : nullptr,
                                          nb.requires_grad ? nb.grad_buffer().data() : nullptr, add_dx);
         },
-        [B, groups, normalize](const autograd::Node<T>& self) {
-            Tensor<T> mean({B, groups}), rstd({B, groups});
-            return normalize(self.parents[0]->value, self.parents[1]->value.data(), self.parents[2]->value.data(), mean, rstd);
+        [normalize, mean, rstd](const autograd::Node<T>& self) {
+            return normalize(self.parents[0]->value, self.parents[1]->value.data(), self.parents[2]->value.data(), mean, rstd, true);
         });
 }
 
@@ -133,16 +133,17 @@ Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
     if (shift.defined() && shift.shape() != Shape{sx[0], sx[1]})
         throw shape_error("group_norm_silu", sx, shift.shape(), "(input, shift) do not fit x [B, C, ...], shift [B, C]");
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
-    // The value and its statistics; the backward pass can remake the value (release()).
-    const auto normalize = [B, C, HW, groups, eps](const Tensor<T>& xv, const T* gm, const T* bt, const T* sh, Tensor<T>& mean,
-                                                   Tensor<T>& rstd) {
+    // The value, with its statistics computed, or, remaking a released value, given.
+    const auto normalize = [B, C, HW, groups, eps](const Tensor<T>& xv, const T* gm, const T* bt, const T* sh, Tensor<T> mean,
+                                                   Tensor<T> rstd, bool known_stats) {
         Tensor<T> y = Tensor<T>::empty(xv.shape());
-        kernels::group_norm_silu_forward(xv.data(), B, C, HW, groups, gm, bt, eps, y.data(), mean.data(), rstd.data(), sh);
+        kernels::group_norm_silu_forward(xv.data(), B, C, HW, groups, gm, bt, eps, y.data(), mean.data(), rstd.data(), sh,
+                                         known_stats);
         return y;
     };
-    Tensor<T> mean({B, groups}), rstd({B, groups});
+    const Tensor<T> mean({B, groups}), rstd({B, groups});
     Tensor<T> y = normalize(x.value(), gamma.value().data(), beta.value().data(), shift.defined() ? shift.value().data() : nullptr,
-                            mean, rstd);
+                            mean, rstd, false);
     std::vector<Var<T>> inputs = {x, gamma, beta};
     if (shift.defined()) inputs.push_back(shift);
     return Var<T>::make(
@@ -162,11 +163,10 @@ Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
                                               ns ? ns->value.data() : nullptr,
                                               ns && ns->requires_grad ? ns->grad_buffer().data() : nullptr);
         },
-        [B, groups, normalize](const autograd::Node<T>& self) {
+        [normalize, mean, rstd](const autograd::Node<T>& self) {
             const autograd::Node<T>* ns = self.parents.size() > 3 ? self.parents[3].get() : nullptr;
-            Tensor<T> mean({B, groups}), rstd({B, groups});
             return normalize(self.parents[0]->value, self.parents[1]->value.data(), self.parents[2]->value.data(),
-                             ns ? ns->value.data() : nullptr, mean, rstd);
+                             ns ? ns->value.data() : nullptr, mean, rstd, true);
         });
 }
 

@@ -28,21 +28,23 @@ namespace kernels {
 
 namespace ref {
 
-// Also saves mean and rstd [B, G] for the backward pass.
+// Also saves mean and rstd [B, G] for the backward pass; with known_stats, uses them instead.
 template <class T>
 void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta, double eps,
-                        T* y, T* mean, T* rstd) {
+                        T* y, T* mean, T* rstd, bool known_stats = false) {
     const int64_t Cg = C / G, n = Cg * HW;
     for (int64_t t = 0; t < B * G; ++t) {
         const T* xg = x + t * n;
-        double s = 0;
-        for (int64_t i = 0; i < n; ++i) s += xg[i];
-        const double mu = s / static_cast<double>(n);
-        double ss = 0;
-        for (int64_t i = 0; i < n; ++i) ss += (xg[i] - mu) * (xg[i] - mu);
-        const double r = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
-        mean[t] = static_cast<T>(mu);
-        rstd[t] = static_cast<T>(r);
+        if (!known_stats) {
+            double s = 0;
+            for (int64_t i = 0; i < n; ++i) s += xg[i];
+            const double m = s / static_cast<double>(n);
+            double ss = 0;
+            for (int64_t i = 0; i < n; ++i) ss += (xg[i] - m) * (xg[i] - m);
+            mean[t] = static_cast<T>(m);
+            rstd[t] = static_cast<T>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+        }
+        const double mu = mean[t], r = rstd[t];
         const int64_t c0 = (t % G) * Cg;
         T* yg = y + t * n;
         for (int64_t c = 0; c < Cg; ++c)
@@ -97,15 +99,16 @@ std::vector<T> shifted(const T* x, const T* shift, int64_t BC, int64_t HW) {
     return xs;
 }
 
-// y = SiLU(GroupNorm(x + shift)) (shift [B, C] or null); saves mean and rstd [B, G].
+// y = SiLU(GroupNorm(x + shift)) (shift [B, C] or null); saves mean and rstd [B, G] (with
+// known_stats, uses them instead).
 template <class T>
 void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta,
-                             double eps, T* y, T* mean, T* rstd, const T* shift = nullptr) {
+                             double eps, T* y, T* mean, T* rstd, const T* shift = nullptr, bool known_stats = false) {
     if (shift) {
         const std::vector<T> xs = shifted(x, shift, B * C, HW);
-        return group_norm_silu_forward(xs.data(), B, C, HW, G, gamma, beta, eps, y, mean, rstd);
+        return group_norm_silu_forward(xs.data(), B, C, HW, G, gamma, beta, eps, y, mean, rstd, static_cast<const T*>(nullptr), known_stats);
     }
-    group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
+    group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd, known_stats);
     for (int64_t i = 0; i < B * C * HW; ++i) y[i] = y[i] / (T(1) + std::exp(-y[i]));  // z sigma(z)
 }
 
@@ -260,27 +263,31 @@ inline std::vector<double>& channel_sums() {
 }
 
 // The forward of GroupNorm(x + shift), shift [B, C] or null: a row (b, c) of x + shift,
-// centred at mu, is the row of x centred at mu - shift[b, c].
+// centred at mu, is the row of x centred at mu - shift[b, c]. The statistics are summed in
+// double and applied as the floats saved (so that known_stats, which skips the sums, gives the
+// same bits).
 inline void forward(const float* x, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma, const float* beta,
-                    double eps, bool silu, float* y, float* mean, float* rstd, const float* shift) {
+                    double eps, bool silu, float* y, float* mean, float* rstd, const float* shift, bool known_stats) {
     const int64_t Cg = C / G, n = Cg * HW;
     parallel_for(0, B * G, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)), [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
             const float* xg = x + t * n;
             const float* shift_g = shift ? shift + t * Cg : nullptr;  // t = b G + g: the group's channels of image b
-            double s = 0;
-            for (int64_t c = 0; c < Cg; ++c)
-                s += row_sum(xg + c * HW, HW) + (shift_g ? static_cast<double>(shift_g[c]) * static_cast<double>(HW) : 0.0);
-            const double mu = s / static_cast<double>(n);
-            const auto centre = [&](int64_t c) { return static_cast<float>(shift_g ? mu - shift_g[c] : mu); };
-            double ss = 0;
-            for (int64_t c = 0; c < Cg; ++c) ss += row_centred_squares(xg + c * HW, HW, centre(c));
-            const double r = 1.0 / std::sqrt(ss / static_cast<double>(n) + eps);
-            mean[t] = static_cast<float>(mu);
-            rstd[t] = static_cast<float>(r);
+            if (!known_stats) {
+                double s = 0;
+                for (int64_t c = 0; c < Cg; ++c)
+                    s += row_sum(xg + c * HW, HW) + (shift_g ? static_cast<double>(shift_g[c]) * static_cast<double>(HW) : 0.0);
+                const double mu = s / static_cast<double>(n);
+                double ss = 0;
+                for (int64_t c = 0; c < Cg; ++c)
+                    ss += row_centred_squares(xg + c * HW, HW, static_cast<float>(shift_g ? mu - shift_g[c] : mu));
+                mean[t] = static_cast<float>(mu);
+                rstd[t] = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+            }
+            const float mu = mean[t], r = rstd[t];
             const int64_t c0 = (t % G) * Cg;
             for (int64_t c = 0; c < Cg; ++c)
-                row_affine(xg + c * HW, HW, centre(c), static_cast<float>(r * gamma[c0 + c]), beta[c0 + c], silu,
+                row_affine(xg + c * HW, HW, shift_g ? mu - shift_g[c] : mu, r * gamma[c0 + c], beta[c0 + c], silu,
                            y + t * n + c * HW);
         }
     });
@@ -351,14 +358,15 @@ inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int6
 
 }  // namespace norm_detail
 
-// y = GroupNorm(x); also saves mean and rstd [B, G] for the backward pass.
+// y = GroupNorm(x); also saves mean and rstd [B, G] for the backward pass, or, with
+// known_stats, normalizes with the ones given (a value released and remade: the same bits).
 template <class T>
 void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta, double eps,
-                        T* y, T* mean, T* rstd) {
+                        T* y, T* mean, T* rstd, bool known_stats = false) {
     if constexpr (use_simd<T>())
-        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, false, y, mean, rstd, nullptr);
+        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, false, y, mean, rstd, nullptr, known_stats);
     else
-        ref::group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd);
+        ref::group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd, known_stats);
 }
 
 // Accumulates dx += rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)) with dxhat = dy gamma,
@@ -375,14 +383,14 @@ void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t 
 }
 
 // y = SiLU(GroupNorm(x + shift)) in one pass over x, shift [B, C] (added at every position)
-// or null; saves mean and rstd [B, G].
+// or null; saves mean and rstd [B, G] (with known_stats, uses them).
 template <class T>
 void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta,
-                             double eps, T* y, T* mean, T* rstd, const T* shift = nullptr) {
+                             double eps, T* y, T* mean, T* rstd, const T* shift = nullptr, bool known_stats = false) {
     if constexpr (use_simd<T>())
-        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, true, y, mean, rstd, shift);
+        norm_detail::forward(x, B, C, HW, G, gamma, beta, eps, true, y, mean, rstd, shift, known_stats);
     else
-        ref::group_norm_silu_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd, shift);
+        ref::group_norm_silu_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd, shift, known_stats);
 }
 
 // Accumulates the gradients of group_norm_silu_forward (z = GroupNorm(x + shift) is

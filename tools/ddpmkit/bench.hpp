@@ -93,11 +93,14 @@ inline int cmd_bench(int argc, char** argv) {
     const VarF x0(TensorF::rand(shape, rng, -1.0, 1.0));
 
     const diffusion::UniformSampler timesteps(1000);
-    float loss_value = 0.0f;
-    auto train_step = [&] {
+    auto batch_loss = [&] {  // L_simple of a fresh draw of t and eps
         const Tensor<int64_t> t = timesteps.sample(batch, rng).t;
         const VarF eps(TensorF::randn(shape, rng));
-        const VarF loss = mse(model.forward(diffusion::q_sample(schedule, x0, t, eps), t), eps);
+        return mse(model.forward(diffusion::q_sample(schedule, x0, t, eps), t), eps);
+    };
+    float loss_value = 0.0f;
+    auto train_step = [&] {
+        const VarF loss = batch_loss();
         model.zero_grad();
         loss.backward();
         adam.step();
@@ -111,9 +114,7 @@ inline int cmd_bench(int argc, char** argv) {
     };
 
     if (f.on("memory")) {
-        const Tensor<int64_t> t = timesteps.sample(batch, rng).t;
-        const VarF eps(TensorF::randn(shape, rng));
-        const VarF loss = mse(model.forward(diffusion::q_sample(schedule, x0, t, eps), t), eps);
+        const VarF loss = batch_loss();
         std::printf("what the training step's graph keeps for the backward pass (batch %lld):\n", static_cast<long long>(batch));
         double total = 0.0;
         for (const GraphMemory& m : graph_memory(loss)) {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -79,16 +80,16 @@ template <class T>
 std::vector<GraphMemory> graph_memory(const Var<T>& root) {
     using Node = autograd::Node<T>;
     if (!root.defined()) throw std::invalid_argument("graph_memory: the root Var is undefined");
-    std::unordered_map<const Node*, bool> seen{{root.node().get(), true}};
-    std::unordered_map<const T*, bool> counted;
+    std::unordered_set<const Node*> seen{root.node().get()};
+    std::unordered_set<const T*> counted;
     std::unordered_map<std::string, GraphMemory> by_op;
     std::vector<const Node*> pending{root.node().get()};
     while (!pending.empty()) {
         const Node* n = pending.back();
         pending.pop_back();
         for (const auto& p : n->parents)
-            if (seen.emplace(p.get(), true).second) pending.push_back(p.get());
-        if (!n->value.defined() || !counted.emplace(n->value.data(), true).second) continue;
+            if (seen.insert(p.get()).second) pending.push_back(p.get());
+        if (!n->value.defined() || !counted.insert(n->value.data()).second) continue;
         GraphMemory& m = by_op[n->op];
         m.op = n->op;
         m.values += 1;

@@ -52,7 +52,7 @@ public:
     // emb_act = SiLU(emb) [B, E], computed once per forward by the U-Net.
     Var<T> forward(const Var<T>& x, const Var<T>& emb_act) const {
         // The normalized activations are released once convolved (the backward pass remakes
-        // them), so a block keeps its input, h and its output.
+        // them), so a block keeps its input, h, its output and a 1x1 skip's output.
         const Var<T> a1 = norm1.forward_silu(x);
         const Var<T> h = conv1.forward(a1);
         a1.release();

@@ -295,7 +295,7 @@ void BM_conv(benchmark::State& st) {
 }
 
 void conv_layers(benchmark::internal::Benchmark* b) {
-    b->Args({32, 32, 28})->Args({64, 64, 14})->Args({64, 64, 7})->Args({128, 64, 7});
+    b->Args({16, 16, 28})->Args({32, 32, 28})->Args({64, 64, 14})->Args({64, 64, 7})->Args({128, 64, 7});
     b->ArgNames({"C", "O", "HW"})->UseRealTime()->Unit(benchmark::kMillisecond);
 }
 void one_conv_layer(benchmark::internal::Benchmark* b) {  // the scalar reference takes seconds per call

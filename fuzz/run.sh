@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds every libFuzzer target of fuzz/ with clang (ASan + UBSan) and runs each for a while.
+# Builds every libFuzzer target of fuzz/ with clang (ASan + UBSan) and runs each for a while,
+# two at a time.
 #   bash fuzz/run.sh [SECONDS] [BUILD_DIR] [TARGET...]
 # SECONDS per target (default 30); BUILD_DIR default build-fuzz (git-ignored); TARGETs
 # default all (json safetensors idx idx_gzip cifar checkpoint_metadata image). Seeds come from
@@ -54,20 +55,35 @@ for p in "${pids[@]}"; do wait "$p"; done
 
 export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:allocator_may_return_null=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-for t in "${TARGETS[@]}"; do
-  mkdir -p "$BUILD/corpus/$t"
-  dict=()
-  if [ -f "$FUZZ_DIR/$t.dict" ]; then dict=(-dict="$FUZZ_DIR/$t.dict"); fi
-  echo "fuzz/run.sh: fuzz_$t for ${SECONDS_EACH} s"
-  start=$SECONDS
-  if ! "$BUILD/fuzz_$t" -max_total_time="$SECONDS_EACH" -max_len="$(max_len "$t")" -rss_limit_mb=2048 \
-      -timeout=10 -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/${t}-" "${dict[@]}" \
-      "$BUILD/corpus/$t" "$FUZZ_DIR/corpus/$t" >"$BUILD/fuzz_$t.log" 2>&1; then
+# fuzz TARGET: one target for SECONDS_EACH, its output in BUILD/fuzz_TARGET.log.
+fuzz() {
+  local dict=()
+  mkdir -p "$BUILD/corpus/$1"
+  if [ -f "$FUZZ_DIR/$1.dict" ]; then dict=(-dict="$FUZZ_DIR/$1.dict"); fi
+  "$BUILD/fuzz_$1" -max_total_time="$SECONDS_EACH" -max_len="$(max_len "$1")" -rss_limit_mb=2048 \
+    -timeout=10 -print_final_stats=1 -artifact_prefix="$BUILD/artifacts/${1}-" "${dict[@]}" \
+    "$BUILD/corpus/$1" "$FUZZ_DIR/corpus/$1" >"$BUILD/fuzz_$1.log" 2>&1
+}
+# finish: waits for the oldest running target and reports it; a finding ends the script.
+running=() pids=()
+finish() {
+  local t="${running[0]}" rc=0
+  wait "${pids[0]}" || rc=$?
+  running=("${running[@]:1}") pids=("${pids[@]:1}")
+  if [ "$rc" -ne 0 ]; then
+    kill "${pids[@]}" 2>/dev/null || true
     tail -n 60 "$BUILD/fuzz_$t.log"
-    echo "fuzz/run.sh: fuzz_$t FAILED after $((SECONDS - start)) s: its input is in $BUILD/artifacts/ (log $BUILD/fuzz_$t.log)"
+    echo "fuzz/run.sh: fuzz_$t FAILED: its input is in $BUILD/artifacts/ (log $BUILD/fuzz_$t.log)"
     exit 1
   fi
-  grep -E '^stat::number_of_executed_units|^Done' "$BUILD/fuzz_$t.log" | tr '\n' ' '
-  echo "(corpus $(ls "$BUILD/corpus/$t" | wc -l) inputs): clean"
+  echo "fuzz/run.sh: fuzz_$t: $(grep -E '^stat::number_of_executed_units|^Done' "$BUILD/fuzz_$t.log" | tr '\n' ' ')" \
+       "(corpus $(ls "$BUILD/corpus/$t" | wc -l) inputs): clean"
+}
+echo "fuzz/run.sh: each target for ${SECONDS_EACH} s, two at a time"
+for t in "${TARGETS[@]}"; do  # two at a time (2 cores), each on its own core
+  if [ "${#pids[@]}" -ge 2 ]; then finish; fi
+  fuzz "$t" &
+  running+=("$t") pids+=($!)
 done
+while [ "${#pids[@]}" -gt 0 ]; do finish; done
 echo "fuzz/run.sh: all ${#TARGETS[@]} targets ran ${SECONDS_EACH} s each without a finding"

@@ -32,6 +32,11 @@ TEST_CASE("core: Shape numel, strides, equality and printing") {
                          std::length_error);
     CHECK_THROWS_AS(Shape({int64_t(1) << 62, 4, 4}).numel(), std::length_error);  // 2^66: wraps to 0 unchecked
     CHECK_THROWS_AS(TensorF({int64_t(4611686018427387904), 1, 28, 28}), std::length_error);
+    // An empty shape has no elements, whatever its other extents, but its strides must not wrap.
+    CHECK(Shape{0, 5, 7}.strides() == Shape{35, 7, 1});
+    CHECK(Shape{3, 0, 7}.strides() == Shape{0, 7, 1});
+    CHECK_THROWS_WITH_AS(Shape({0, int64_t(1) << 40, int64_t(1) << 40}).strides(),
+                         "Shape [0,1099511627776,1099511627776]: a stride beyond 2^48 elements", std::length_error);
 }
 
 TEST_CASE("core: broadcast_shapes follows numpy and names both shapes on failure") {

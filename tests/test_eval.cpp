@@ -193,6 +193,7 @@ TEST_CASE("eval: classifier shapes, parameter names, and its refusal of other im
     const TensorF batched = eval::classifier_features(model, x.value(), 2);
     const TensorF whole = model.features(x).value();
     CHECK(std::equal(whole.data(), whole.data() + whole.numel(), batched.data()));
+    CHECK_THROWS_WITH_AS(eval::classifier_features(model, x.value(), 0), "Classifier: batch size 0 < 1", std::invalid_argument);
 }
 
 TEST_CASE("eval: the classifier learns the embedded shapes, and saves and loads with its kind") {

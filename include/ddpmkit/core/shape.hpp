@@ -44,14 +44,16 @@ public:
                 throw std::length_error("Shape " + str() + ": more than 2^48 elements");
         return n;
     }
-    // Row-major strides, in elements.
+    // Row-major strides, in elements. std::length_error for a stride beyond kMaxNumel, which
+    // only an empty shape can reach (numel() refuses the others): [0, 2^40, 2^40] would wrap.
     Shape strides() const {
         Shape s;
         s.rank_ = rank_;
         int64_t stride = 1;
         for (int i = rank_ - 1; i >= 0; --i) {
             s.dims_[static_cast<size_t>(i)] = stride;
-            stride *= dims_[static_cast<size_t>(i)];
+            if (i > 0 && (__builtin_mul_overflow(stride, dims_[static_cast<size_t>(i)], &stride) || stride > kMaxNumel))
+                throw std::length_error("Shape " + str() + ": a stride beyond 2^48 elements");
         }
         return s;
     }

@@ -139,10 +139,14 @@ inline int64_t count_correct(const Tensor<float>& logits, const int64_t* labels)
     return correct;
 }
 
+inline void check_batch_size(int64_t batch_size) {
+    if (batch_size < 1) throw std::invalid_argument("Classifier: batch size " + std::to_string(batch_size) + " < 1");
+}
+
 // use(first row, net(batch)) for the images in batches of batch_size, without a graph.
 template <class Net, class Use>
 void for_each_batch(const Tensor<float>& images, int64_t batch_size, const Net& net, const Use& use) {
-    if (batch_size < 1) throw std::invalid_argument("Classifier: batch size " + std::to_string(batch_size) + " < 1");
+    check_batch_size(batch_size);
     NoGradGuard no_grad;
     for (int64_t first = 0; first < images.size(0); first += batch_size)
         use(first, net(Var<float>(images.slice(first, std::min(images.size(0), first + batch_size)))).value());
@@ -156,7 +160,7 @@ void for_each_batch(const Tensor<float>& images, int64_t batch_size, const Net& 
 inline Tensor<float> classifier_features(const Classifier& model, const Tensor<float>& images, int64_t batch_size = 256,
                                          dist::Group& group = dist::solo()) {
     if (images.dim() != 4) throw shape_error("classifier_features", images.shape(), "is not [N, 1, 28, 28]");
-    if (batch_size < 1) throw std::invalid_argument("Classifier: batch size " + std::to_string(batch_size) + " < 1");
+    classifier_detail::check_batch_size(batch_size);  // before the division below
     const int64_t n = images.size(0);
     Tensor<float> out({n, Classifier::kFeatures});  // zeros where the other processes' rows go
     const auto [first, last] = dist::share((n + batch_size - 1) / batch_size, group.rank(), group.size());

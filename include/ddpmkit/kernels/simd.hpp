@@ -2,7 +2,7 @@
 //
 // Each arch file specializes the same primitives (load, store, load_partial,
 // store_partial, set1, add, mul, fmadd, min, max, round, pow2, frexp_*, select_less,
-// transpose, reduce_*) and the GEMM's register tile for one instruction set; the kernels
+// unzip, zip, transpose, reduce_*) and the GEMM's register tile for one instruction set; the kernels
 // use only these names, never intrinsics, and are written once for all of them. The scalar
 // architecture is a vector of one float (arch/scalar.hpp).
 #pragma once

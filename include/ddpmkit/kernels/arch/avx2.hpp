@@ -53,6 +53,17 @@ inline vfloat select_less(vfloat a, vfloat b, vfloat if_less, vfloat otherwise) 
 inline __m256i lanes_below(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
 inline vfloat load_partial(const float* p, int n) { return _mm256_maskload_ps(p, lanes_below(n)); }
 inline void store_partial(float* p, vfloat v, int n) { _mm256_maskstore_ps(p, lanes_below(n), v); }
+// unzip: even = the even lanes of a then b, odd = the odd ones (a0 a2 .. b0 b2 .. and a1 a3 ..);
+// zip, its inverse: lo, hi = a0 b0 a1 b1 .. then the second halves.
+inline void unzip(vfloat a, vfloat b, vfloat& even, vfloat& odd) {  // in-lane shuffles, then the 64-bit pairs in order
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+inline void zip(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
+    const vfloat l = _mm256_unpacklo_ps(a, b), h = _mm256_unpackhi_ps(a, b);  // a0 b0 a1 b1 | a4 b4 a5 b5 and a2 .. | a6 ..
+    lo = _mm256_permute2f128_ps(l, h, 0x20);
+    hi = _mm256_permute2f128_ps(l, h, 0x31);
+}
 // In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
 inline void transpose(vfloat r[8]) {
     __m256 a[8], b[8];

@@ -57,6 +57,18 @@ inline vfloat select_less(vfloat a, vfloat b, vfloat if_less, vfloat otherwise) 
 // store, and never accessed (no fault past the end of an array).
 inline vfloat load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1u), p); }
 inline void store_partial(float* p, vfloat v, int n) { _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1u), v); }
+// unzip: even = the even lanes of a then b, odd = the odd ones (a0 a2 .. b0 b2 .. and a1 a3 ..);
+// zip, its inverse: lo, hi = a0 b0 a1 b1 .. then the second halves.
+inline void unzip(vfloat a, vfloat b, vfloat& even, vfloat& odd) {
+    const __m512i e = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    even = _mm512_permutex2var_ps(a, e, b);
+    odd = _mm512_permutex2var_ps(a, _mm512_add_epi32(e, _mm512_set1_epi32(1)), b);
+}
+inline void zip(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
+    const __m512i l = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    lo = _mm512_permutex2var_ps(a, l, b);
+    hi = _mm512_permutex2var_ps(a, _mm512_add_epi32(l, _mm512_set1_epi32(8)), b);
+}
 // In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
 inline void transpose(vfloat r[16]) {
     __m512 a[16], b[16];

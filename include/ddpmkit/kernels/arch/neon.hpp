@@ -59,6 +59,16 @@ inline void store_partial(float* p, vfloat v, int n) {
     vst1q_f32(buf, v);
     for (int i = 0; i < n; ++i) p[i] = buf[i];
 }
+// unzip: even = the even lanes of a then b, odd = the odd ones (a0 a2 .. b0 b2 .. and a1 a3 ..);
+// zip, its inverse: lo, hi = a0 b0 a1 b1 .. then the second halves.
+inline void unzip(vfloat a, vfloat b, vfloat& even, vfloat& odd) {
+    even = vuzp1q_f32(a, b);
+    odd = vuzp2q_f32(a, b);
+}
+inline void zip(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
+    lo = vzip1q_f32(a, b);
+    hi = vzip2q_f32(a, b);
+}
 // In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
 inline void transpose(vfloat r[4]) {
     const float32x4x2_t t0 = vtrnq_f32(r[0], r[1]), t1 = vtrnq_f32(r[2], r[3]);

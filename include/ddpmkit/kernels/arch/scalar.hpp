@@ -63,6 +63,10 @@ inline vfloat load_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
 inline void store_partial(float* p, vfloat v, int n) {
     if (n > 0) *p = v;
 }
+// unzip: even = the even lanes of a then b, odd = the odd ones (a0 a2 .. b0 b2 .. and a1 a3 ..);
+// zip, its inverse: lo, hi = a0 b0 a1 b1 .. then the second halves.
+inline void unzip(vfloat a, vfloat b, vfloat& even, vfloat& odd) { even = a, odd = b; }
+inline void zip(vfloat a, vfloat b, vfloat& lo, vfloat& hi) { lo = a, hi = b; }
 inline void transpose(vfloat*) {}  // a 1 x 1 block is its own transpose
 inline float reduce_add(vfloat v) { return v; }
 inline float reduce_max(vfloat v) { return v; }

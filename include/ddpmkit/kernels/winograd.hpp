@@ -63,7 +63,8 @@ constexpr int64_t kChunkFloats = int64_t(1) << 18;
 // The m x m output tiles of an H x W image, (m + 2)^2 transform positions each.
 struct Tiles {
     int64_t H, W, m, th, tw;
-    Tiles(int64_t h, int64_t w, int64_t side) : H(h), W(w), m(side), th((h + side - 1) / side), tw((w + side - 1) / side) {}
+    Tiles(int64_t h, int64_t w, int64_t side)
+        : H(h), W(w), m(side), th((h + side - 1) / side), tw((w + side - 1) / side) {}
     int64_t per_image() const { return th * tw; }
     int64_t points() const { return (m + 2) * (m + 2); }
     // Images per chunk (at most B): the fewest columns of register tiles wasted on padding
@@ -109,11 +110,13 @@ inline void transform_weights(const float* w, int64_t O, int64_t C, bool adjoint
             }
             for (int k = 0; k < 6; ++k)
                 for (int b = 0; b < 3; ++b)
-                    for (int64_t j = 0; j < n; ++j) gg[k][b][j] = G[k][0] * g[b][j] + G[k][1] * g[3 + b][j] + G[k][2] * g[6 + b][j];
+                    for (int64_t j = 0; j < n; ++j)
+                        gg[k][b][j] = G[k][0] * g[b][j] + G[k][1] * g[3 + b][j] + G[k][2] * g[6 + b][j];
             for (int k = 0; k < 6; ++k)  // (G g) G^T
                 for (int l = 0; l < 6; ++l) {
                     float* u = U + (6 * k + l) * step + i0;
-                    for (int64_t j = 0; j < n; ++j) u[j] = gg[k][0][j] * G[l][0] + gg[k][1][j] * G[l][1] + gg[k][2][j] * G[l][2];
+                    for (int64_t j = 0; j < n; ++j)
+                        u[j] = gg[k][0][j] * G[l][0] + gg[k][1][j] * G[l][1] + gg[k][2][j] * G[l][2];
                 }
         }
     });
@@ -139,7 +142,8 @@ inline void split4(const float* x, int64_t avail, simd::vfloat q[4]) {
     vfloat v[4];
     for (int k = 0; k < 4; ++k) {
         const int64_t left = avail - k * kWidth;
-        v[k] = left >= kWidth ? load(x + k * kWidth) : left > 0 ? load_partial(x + k * kWidth, static_cast<int>(left)) : zero();
+        const float* p = x + k * kWidth;
+        v[k] = left >= kWidth ? load(p) : left > 0 ? load_partial(p, static_cast<int>(left)) : zero();
     }
     vfloat e01, o01, e23, o23;
     unzip(v[0], v[1], e01, o01);
@@ -269,7 +273,7 @@ inline void transform_output(const float* M, int64_t ld, int64_t n, int64_t O, c
     }
 }
 
-// ---- F(2x2, 3x3): the weight gradient ----
+// ---- F(2x2, 3x3): the weight gradient, and the other passes where F(4x4) would pad more ----
 
 // even[m] = x[2m], odd[m] = x[2m + 1] for m < pairs.
 inline void deinterleave(const float* x, int64_t pairs, float* even, float* odd) {
@@ -280,9 +284,9 @@ inline void deinterleave(const float* x, int64_t pairs, float* even, float* odd)
     }
 }
 
-// V[xi][c][t] = (B^T d B)[xi] as transform_input, for F(2x2). The 4x4 patch of tile (ty, tx) covers the
-// padded rows 2 ty .. 2 ty + 3 and columns 2 tx .. 2 tx + 3 (a zero border of width 1). The
-// padded image is split by row parity, column parity and a shift of one column: plane
+// V[xi][c][t] = (B^T d B)[xi] as transform_input, for F(2x2). The 4x4 patch of tile (ty, tx)
+// covers the padded rows 2 ty .. 2 ty + 3 and columns 2 tx .. 2 tx + 3 (a zero border of width
+// 1). The padded image is split by row parity, column parity and a shift of one column: plane
 // P[rp][cp][s] holds the padded pixels (2 i + rp, 2 (j + s) + cp), (th + 1) x tw of them. Then
 // the patch's rows are P[.][.][.] rows ty and ty + 1 and its columns the four (cp, s), so every
 // term of B^T d B is one flat loop over the tiles, stored straight into V.

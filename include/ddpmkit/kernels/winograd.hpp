@@ -7,21 +7,20 @@
 // Summed over input channels, each of the (m + 2)^2 positions xi of the transform is a GEMM,
 // M[xi] [O, tiles] = U[xi] [O, C] V[xi] [C, tiles].
 //
-// The forward pass and the input gradient (the same convolution of dy with the weights
-// flipped and transposed) run F(4x4, 3x3) where its tiles pad the image no more than
-// F(2x2)'s (forward_tiles): 36 multiplies per 16 outputs, where a direct convolution takes 144
-// and F(2x2) 64, and 2.25 transformed values per pixel, where F(2x2) writes 4 and im2col 9.
-// Its matrices (interpolation points 0, 1, -1, 2, -2 and infinity):
+// Each pass runs F(4x4, 3x3) where its tiles pad the image no more than F(2x2)'s
+// (forward_tiles; the weight gradient also needs 16 tiles an image): the forward pass, the input gradient (the same convolution of dy with the
+// weights flipped and transposed) and the weight gradient, dU[xi] = (A dY A^T)[xi] V[xi]^T
+// summed over tiles, then dg = G^T dU G (the exact adjoint). It takes 36 multiplies per 16
+// outputs, where a direct convolution takes 144 and F(2x2) 64, and 2.25 transformed values per
+// pixel, where F(2x2) writes 4 and im2col 9. Its matrices (points 0, 1, -1, 2, -2, infinity):
 //   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
 //   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
-// Its larger coefficients cost accuracy: errors of up to about 25 float epsilons of the sum
+// Its larger coefficients cost accuracy: errors of up to about 35 float epsilons of the sum
 // of |x| |w| over an output's inputs, against 1 to 2 for F(2x2) (tests/test_kernels.cpp).
-// Elsewhere, and for the weight gradient, whose GEMMs sum over all the batch's tiles,
-// F(2x2, 3x3):
+// Elsewhere (a 14x14 image: 16x16 of F(4x4) tiles), F(2x2, 3x3):
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
-//   A^T = [1 1 1 0; 0 1 -1 -1],
-//   weight gradient: dU[xi] = (A dY A^T)[xi] V[xi]^T summed over tiles, then dg = G^T dU G.
+//   A^T = [1 1 1 0; 0 1 -1 -1].
 // Images are processed in chunks (a few hundred tiles each, one chunk per task); the weight
 // gradient sums fixed chunks in index order, so every result is bitwise the same for any
 // thread count. Float only; conv2d.hpp chooses it for 3x3, stride 1, padding 1.
@@ -85,19 +84,21 @@ struct Tiles {
     }
 };
 
-// ---- F(4x4, 3x3): the forward pass and the input gradient ----
+// ---- F(4x4, 3x3) ----
+
+// G of F(4x4, 3x3), rows for the points 0, 1, -1, 2, -2 and infinity.
+inline constexpr float kG[6][3] = {{1.0f / 4, 0, 0},
+                                   {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                   {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                   {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                   {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                   {0, 0, 1}};
 
 // U[6 k + l][r][c] = (G g G^T)[k][l] for the 3x3 kernel g = w[o = r][c] (w [O, C, 3, 3]), or,
 // with `adjoint`, for g = w[c][o = r] rotated by 180 degrees (the kernel of the input
 // gradient): then U is [36][C][O]. Blocks of kernels side by side, so each loop runs over
 // the block's lanes.
 inline void transform_weights(const float* w, int64_t O, int64_t C, bool adjoint, float* U) {
-    static const float G[6][3] = {{1.0f / 4, 0, 0},
-                                  {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                  {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-                                  {1.0f / 24, 1.0f / 12, 1.0f / 6},
-                                  {1.0f / 24, -1.0f / 12, 1.0f / 6},
-                                  {0, 0, 1}};
     constexpr int64_t kBlock = 64;
     const int64_t rows = adjoint ? C : O, cols = adjoint ? O : C, step = rows * cols;
     parallel_for(0, (step + kBlock - 1) / kBlock, 4, [&](int64_t b0, int64_t b1) {
@@ -111,12 +112,12 @@ inline void transform_weights(const float* w, int64_t O, int64_t C, bool adjoint
             for (int k = 0; k < 6; ++k)
                 for (int b = 0; b < 3; ++b)
                     for (int64_t j = 0; j < n; ++j)
-                        gg[k][b][j] = G[k][0] * g[b][j] + G[k][1] * g[3 + b][j] + G[k][2] * g[6 + b][j];
+                        gg[k][b][j] = kG[k][0] * g[b][j] + kG[k][1] * g[3 + b][j] + kG[k][2] * g[6 + b][j];
             for (int k = 0; k < 6; ++k)  // (G g) G^T
                 for (int l = 0; l < 6; ++l) {
                     float* u = U + (6 * k + l) * step + i0;
                     for (int64_t j = 0; j < n; ++j)
-                        u[j] = gg[k][0][j] * G[l][0] + gg[k][1][j] * G[l][1] + gg[k][2][j] * G[l][2];
+                        u[j] = gg[k][0][j] * kG[l][0] + gg[k][1][j] * kG[l][1] + gg[k][2][j] * kG[l][2];
                 }
         }
     });
@@ -273,7 +274,86 @@ inline void transform_output(const float* M, int64_t ld, int64_t n, int64_t O, c
     }
 }
 
-// ---- F(2x2, 3x3): the weight gradient, and the other passes where F(4x4) would pad more ----
+// out = A u for the four values u of a tile column (or row) of dY, lane by lane (A = (A^T)^T,
+// rows [1 0 0 0] [1 1 1 1] [1 -1 1 -1] [1 2 4 8] [1 -2 4 -8] [0 0 0 1]).
+inline void grad_rows(const simd::vfloat u[4], simd::vfloat out[6]) {
+    using namespace simd;
+    const vfloat e = add(u[0], u[2]), o = add(u[1], u[3]);
+    const vfloat e4 = fmadd(set1(4.0f), u[2], u[0]), o8 = fmadd(set1(8.0f), u[3], mul(set1(2.0f), u[1]));
+    out[0] = u[0];
+    out[1] = add(e, o);
+    out[2] = sub(e, o);
+    out[3] = add(e4, o8);
+    out[4] = sub(e4, o8);
+    out[5] = u[3];
+}
+
+// Mg[xi][o][t] = (A dY A^T)[xi] for the 4x4 tiles dY of dy [n, O, H, W] (0 outside), laid out
+// as V in transform_input; dY gathered first as planes [r][s][t], row by row (split4).
+inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld) {
+    using namespace simd;
+    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T, plane = O * ld;
+    std::vector<float> D(static_cast<size_t>(16 * N), 0.0f);  // rows past the image are never written
+    for (int64_t o = 0; o < O; ++o) {
+        for (int64_t b = 0; b < n; ++b)
+            for (int64_t y = 0; y < tl.H; ++y) {
+                const float* row = dy + ((b * O + o) * tl.H + y) * tl.W;
+                float* dst = D.data() + (y % 4) * 4 * N + b * T + (y / 4) * tw;
+                for (int64_t tx = 0; tx < tw; tx += kWidth) {
+                    const int cnt = static_cast<int>(std::min<int64_t>(kWidth, tw - tx));
+                    vfloat q[4];  // q[s] lane m: column 4 (tx + m) + s
+                    split4(row + 4 * tx, tl.W - 4 * tx, q);
+                    for (int s = 0; s < 4; ++s) store_partial(dst + s * N + tx, q[s], cnt);
+                }
+            }
+        float* out = Mg + o * ld;
+        for (int64_t t = 0; t < N; t += kWidth) {
+            const int w = static_cast<int>(std::min<int64_t>(kWidth, N - t));
+            vfloat h[4][6];  // h[r] = A applied to row r of the tile
+            for (int r = 0; r < 4; ++r) {
+                vfloat u[4];
+                for (int s = 0; s < 4; ++s) u[s] = load_partial(D.data() + (r * 4 + s) * N + t, w);
+                grad_rows(u, h[r]);
+            }
+            for (int l = 0; l < 6; ++l) {  // A (dY A^T): the same combination down the columns
+                const vfloat u[4] = {h[0][l], h[1][l], h[2][l], h[3][l]};
+                vfloat g[6];
+                grad_rows(u, g);
+                for (int k = 0; k < 6; ++k) store_partial(out + (6 * k + l) * plane + t, g[k], w);
+            }
+        }
+    }
+}
+
+// dw[o][c] += G^T dU[o][c] G for dU [36][O][C], in blocks of kernels as transform_weights.
+inline void accumulate_weight_grad(const float* dU, int64_t O, int64_t C, float* dw) {
+    constexpr int64_t kBlock = 64;
+    const int64_t step = O * C;
+    parallel_for(0, (step + kBlock - 1) / kBlock, 4, [&](int64_t b0, int64_t b1) {
+        for (int64_t blk = b0; blk < b1; ++blk) {
+            const int64_t i0 = blk * kBlock, n = std::min(kBlock, step - i0);
+            float h[3][6][kBlock], g[9][kBlock];  // G^T dU, then (G^T dU) G
+            for (int a = 0; a < 3; ++a)
+                for (int l = 0; l < 6; ++l) {
+                    for (int64_t j = 0; j < n; ++j) h[a][l][j] = 0.0f;
+                    for (int k = 0; k < 6; ++k) {
+                        if (kG[k][a] == 0.0f) continue;
+                        const float* u = dU + (6 * k + l) * step + i0;
+                        for (int64_t j = 0; j < n; ++j) h[a][l][j] += kG[k][a] * u[j];
+                    }
+                }
+            for (int a = 0; a < 3; ++a)
+                for (int b = 0; b < 3; ++b)
+                    for (int64_t j = 0; j < n; ++j)
+                        g[3 * a + b][j] = h[a][0][j] * kG[0][b] + h[a][1][j] * kG[1][b] + h[a][2][j] * kG[2][b] +
+                                          h[a][3][j] * kG[3][b] + h[a][4][j] * kG[4][b] + h[a][5][j] * kG[5][b];
+            for (int64_t j = 0; j < n; ++j)
+                for (int e = 0; e < 9; ++e) dw[(i0 + j) * 9 + e] += g[e][j];
+        }
+    });
+}
+
+// ---- F(2x2, 3x3): where F(4x4) would pad more ----
 
 // even[m] = x[2m], odd[m] = x[2m + 1] for m < pairs.
 inline void deinterleave(const float* x, int64_t pairs, float* even, float* odd) {
@@ -413,8 +493,8 @@ inline void transform_output_2x2(const float* M, int64_t ld, int64_t n, int64_t 
 }
 
 // Mg[xi][o][t] = (A dY A^T)[xi] for the 2x2 tiles dY of dy [n, O, H, W] (0 outside), laid out
-// as V in transform_input_2x2.
-inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld) {
+// as V in transform_input_2x2 (F(2x2)).
+inline void transform_output_grad_2x2(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld) {
     using namespace simd;
     const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = O * ld, pairs = tl.W / 2;
     std::vector<float> d(static_cast<size_t>(4 * T), 0.0f);  // dY[r][s] of every tile: [r][s][t]
@@ -450,7 +530,7 @@ inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const T
 }
 
 // dw[o][c] += G^T dU[o][c] G for dU [16][O][C].
-inline void accumulate_weight_grad(const float* dU, int64_t O, int64_t C, float* dw) {
+inline void accumulate_weight_grad_2x2(const float* dU, int64_t O, int64_t C, float* dw) {
     const int64_t step = O * C;
     parallel_for(0, O * C, 256, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
@@ -553,12 +633,14 @@ inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
 // min(B, 8) fixed chunks combined in order.
 inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* dy,
                             float* dw) {
-    const Tiles tl(H, W, 2);
+    // F(4x4) from 16 tiles an image: against F(2x2) 0.66 to 0.69 of the time at 28x28, but 1.17
+    // at 7x7 (4 tiles), where the GEMMs sum over too few tiles per image (AMD EPYC, 5 rounds)
+    const Tiles f4 = forward_tiles(H, W), tl = f4.m == 4 && f4.per_image() >= 16 ? f4 : Tiles(H, W, 2);
     // Images per GEMM: as many as fit the budget (the tiles are the GEMMs' k: no padding waste)
-    const int64_t chunks = std::min<int64_t>(B, 8);
-    const int64_t nb = std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, kChunkFloats / (tl.points() * (C + O) * tl.per_image())));
-    const int64_t ld = nb * tl.per_image();
-    const int64_t part = 16 * O * C;
+    const int64_t chunks = std::min<int64_t>(B, 8), points = tl.points();
+    const int64_t budget = kChunkFloats / (points * (C + O) * tl.per_image());
+    const int64_t nb = std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, budget));
+    const int64_t ld = nb * tl.per_image(), part = points * O * C;
     std::vector<float>& partials = buffer(3);
     partials.resize(static_cast<size_t>(chunks * part));
     auto task = [&](int64_t chunk) {
@@ -566,13 +648,18 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
         float* dU = partials.data() + chunk * part;
         std::vector<float>& V = buffer(0);
         std::vector<float>& Mg = buffer(1);
-        V.resize(static_cast<size_t>(16 * C * ld));
-        Mg.resize(static_cast<size_t>(16 * O * ld));
+        V.resize(static_cast<size_t>(points * C * ld));
+        Mg.resize(static_cast<size_t>(points * O * ld));
         for (int64_t b0 = first; b0 < last; b0 += nb) {
             const int64_t n = std::min(nb, last - b0), N = n * tl.per_image();
-            transform_input_2x2(x + b0 * C * H * W, n, C, tl, V.data(), ld);
-            transform_output_grad(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld);
-            for (int xi = 0; xi < 16; ++xi)  // dU[xi] (+)= Mg[xi] [O, N] V[xi]^T [N, C]
+            if (tl.m == 4) {
+                transform_input(x + b0 * C * H * W, n, C, tl, V.data(), ld);
+                transform_output_grad(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld);
+            } else {
+                transform_input_2x2(x + b0 * C * H * W, n, C, tl, V.data(), ld);
+                transform_output_grad_2x2(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld);
+            }
+            for (int64_t xi = 0; xi < points; ++xi)  // dU[xi] (+)= Mg[xi] [O, N] V[xi]^T [N, C]
                 Engine::run(O, C, N, 1.0f, View{Mg.data() + xi * O * ld, ld}, View{V.data() + xi * C * ld, ld, true},
                             b0 == first ? 0.0f : 1.0f, OutView{dU + xi * O * C, C});
         }
@@ -584,7 +671,10 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
     parallel_for(0, part, kElementwiseGrain, [&](int64_t i0, int64_t i1) {  // the partials, in chunk order
         for (int64_t c = 1; c < chunks; ++c) axpy(i1 - i0, 1.0f, partials.data() + c * part + i0, partials.data() + i0);
     });
-    accumulate_weight_grad(partials.data(), O, C, dw);
+    if (tl.m == 4)
+        accumulate_weight_grad(partials.data(), O, C, dw);
+    else
+        accumulate_weight_grad_2x2(partials.data(), O, C, dw);
 }
 
 }  // namespace winograd

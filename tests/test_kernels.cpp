@@ -359,9 +359,10 @@ struct ConvTestCase {
 };
 // The U-Net's kinds (3x3 pad 1, 3x3 stride 2, 1x1) and odd ones; batches that split into
 // several chunks of images, with leftovers. 3x3 stride 1 pad 1 with at least 16 channels in
-// and out runs Winograd: F(4x4, 3x3) where its tiles pad no more than F(2x2)'s (28x28, 7x7,
-// 4x4, 11x68: rows of more than one vector of tiles, 3x8), else F(2x2); odd, non-square, 1x1
-// and 2x3 images for the edge tiles.
+// and out runs Winograd: F(4x4, 3x3) but on the 1x1 and 2x3 images (F(2x2)), its tiles
+// padding the image at 14x14, 5x9 and 3x8, with rows of more than one vector of tiles at
+// 11x68; the weight gradient F(2x2) at 14x14 and 7x7; odd and non-square images for the edge
+// tiles.
 const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 3, 1, 1},    {9, 8, 7, 7, 16, 3, 1, 1},
                                    {17, 5, 6, 6, 7, 3, 2, 1},   {4, 6, 5, 4, 3, 1, 1, 0},    {10, 16, 3, 3, 9, 1, 1, 0},
                                    {5, 3, 5, 4, 2, 2, 2, 0},    {3, 2, 4, 5, 3, 3, 1, 0},    {2, 32, 28, 28, 32, 3, 1, 1},

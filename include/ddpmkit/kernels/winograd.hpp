@@ -7,10 +7,11 @@
 // Summed over input channels, each of the (m + 2)^2 positions xi of the transform is a GEMM,
 // M[xi] [O, tiles] = U[xi] [O, C] V[xi] [C, tiles].
 //
-// Each pass runs F(4x4, 3x3) where its tiles pad the image no more than F(2x2)'s
-// (forward_tiles; the weight gradient also needs 16 tiles an image): the forward pass, the input gradient (the same convolution of dy with the
-// weights flipped and transposed) and the weight gradient, dU[xi] = (A dY A^T)[xi] V[xi]^T
-// summed over tiles, then dg = G^T dU G (the exact adjoint). It takes 36 multiplies per 16
+// The forward pass and the input gradient (the same convolution of dy with the weights flipped
+// and transposed) run F(4x4, 3x3) unless its GEMMs would be larger than F(2x2)'s
+// (forward_tiles); the weight gradient, dU[xi] = (A dY A^T)[xi] V[xi]^T summed over tiles,
+// then dg = G^T dU G (the exact adjoint), where its tiles pad the image no more than F(2x2)'s
+// and number 16 or more (backward_weight). F(4x4) takes 36 multiplies per 16
 // outputs, where a direct convolution takes 144 and F(2x2) 64, and 2.25 transformed values per
 // pixel, where F(2x2) writes 4 and im2col 9. Its matrices (points 0, 1, -1, 2, -2, infinity):
 //   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
@@ -18,7 +19,7 @@
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 // Its larger coefficients cost accuracy: errors of up to about 35 float epsilons of the sum
 // of |x| |w| over an output's inputs, against 1 to 2 for F(2x2) (tests/test_kernels.cpp).
-// Elsewhere (a 14x14 image: 16x16 of F(4x4) tiles), F(2x2, 3x3):
+// Elsewhere (the weight gradient at 14x14 or 7x7, say), F(2x2, 3x3):
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
 //   A^T = [1 1 1 0; 0 1 -1 -1].
 // Images are processed in chunks (a few hundred tiles each, one chunk per task); the weight
@@ -58,6 +59,13 @@ using gemm_detail::View;
 // Floats of transformed inputs and outputs per chunk of images: 1 MB, which stays in L2
 // (measured: 2 and 4 MB chunks were slower, by up to a third at 28x28).
 constexpr int64_t kChunkFloats = int64_t(1) << 18;
+
+// Floats from one transform plane to the next for planes of `rows` rows `ld` apart: a whole,
+// odd number of 64-byte lines, so that the 16 or 36 planes a transform reads or writes at
+// once map to different L1 cache sets. (At a power-of-two stride they share a few sets and
+// evict each other: the F(4x4) input transform of 8 14x14 images, planes of 8 KB, ran 2.6
+// times slower.)
+inline int64_t plane_stride(int64_t rows, int64_t ld) { return (((rows * ld + 15) / 16) | 1) * 16; }
 
 // The m x m output tiles of an H x W image, (m + 2)^2 transform positions each.
 struct Tiles {
@@ -164,15 +172,15 @@ inline void merge4(const simd::vfloat q[4], simd::vfloat x[4]) {
 }
 
 // V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; the tiles of image b
-// at columns b th tw + t of V, its rows `ld` apart. The 6x6 patch of tile (ty, tx) covers the
+// at columns b th tw + t of V, its rows `ld` apart and planes xi `plane` apart. The 6x6 patch of tile (ty, tx) covers the
 // padded rows 4 ty .. 4 ty + 5 and columns 4 tx .. 4 tx + 5 (a zero border of width 1). The
 // patches of one channel are first gathered as D[r][c][b th tw + t], one plane per patch
 // position, row by row of the image: the four phases of a row's columns are four vectors
 // (split4), each stored at once. Then every term of B^T d B is one flat loop over the tiles
 // of all n images.
-inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& tl, float* V, int64_t ld) {
+inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& tl, float* V, int64_t ld, int64_t plane) {
     using namespace simd;
-    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T, plane = C * ld;
+    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T;
     std::vector<float> D(static_cast<size_t>(36 * N), 0.0f);  // the border entries are never written
     for (int64_t ch = 0; ch < C; ++ch) {
         for (int64_t b = 0; b < n; ++b)
@@ -224,13 +232,13 @@ inline void output_rows(const simd::vfloat m[6], simd::vfloat out[4]) {
     out[3] = add(fmadd(set1(8.0f), d2, d1), m[5]);
 }
 
-// y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t], rows `ld` apart; the parts of
+// y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t] (rows `ld`, planes `plane` apart); the parts of
 // the last tiles outside the image are dropped. The tiles' outputs go to planes Y[r][s][t]
 // in one flat loop over the tiles of all n images, then to the image row by row (merge4).
-inline void transform_output(const float* M, int64_t ld, int64_t n, int64_t O, const Tiles& tl, const float* bias,
+inline void transform_output(const float* M, int64_t ld, int64_t plane, int64_t n, int64_t O, const Tiles& tl, const float* bias,
                              bool accumulate, float* y) {
     using namespace simd;
-    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T, plane = O * ld, HW = tl.H * tl.W;
+    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T, HW = tl.H * tl.W;
     std::vector<float> Y(static_cast<size_t>(16 * N));
     for (int64_t o = 0; o < O; ++o) {
         const float* m = M + o * ld;
@@ -290,9 +298,10 @@ inline void grad_rows(const simd::vfloat u[4], simd::vfloat out[6]) {
 
 // Mg[xi][o][t] = (A dY A^T)[xi] for the 4x4 tiles dY of dy [n, O, H, W] (0 outside), laid out
 // as V in transform_input; dY gathered first as planes [r][s][t], row by row (split4).
-inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld) {
+inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld,
+                                  int64_t plane) {
     using namespace simd;
-    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T, plane = O * ld;
+    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T;
     std::vector<float> D(static_cast<size_t>(16 * N), 0.0f);  // rows past the image are never written
     for (int64_t o = 0; o < O; ++o) {
         for (int64_t b = 0; b < n; ++b)
@@ -370,9 +379,10 @@ inline void deinterleave(const float* x, int64_t pairs, float* even, float* odd)
 // P[rp][cp][s] holds the padded pixels (2 i + rp, 2 (j + s) + cp), (th + 1) x tw of them. Then
 // the patch's rows are P[.][.][.] rows ty and ty + 1 and its columns the four (cp, s), so every
 // term of B^T d B is one flat loop over the tiles, stored straight into V.
-inline void transform_input_2x2(const float* x, int64_t n, int64_t C, const Tiles& tl, float* V, int64_t ld) {
+inline void transform_input_2x2(const float* x, int64_t n, int64_t C, const Tiles& tl, float* V, int64_t ld,
+                                int64_t plane) {
     using namespace simd;
-    const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = C * ld, size = (th + 1) * tw, half = tl.W / 2;
+    const int64_t tw = tl.tw, th = tl.th, T = th * tw, size = (th + 1) * tw, half = tl.W / 2;
     std::vector<float> planes(static_cast<size_t>(8 * size), 0.0f);  // the border entries are never written
     const auto P = [&](int rp, int cp, int s) { return planes.data() + ((rp * 2 + cp) * 2 + s) * size; };
     for (int64_t b = 0; b < n; ++b)
@@ -444,11 +454,12 @@ inline void transform_weights_2x2(const float* w, int64_t O, int64_t C, bool adj
     });
 }
 
-// F(2x2): y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t], rows `ld` apart; the parts of
+// F(2x2): y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t] (rows `ld`, planes `plane` apart); the parts of
 // the last tiles outside the image are dropped.
-inline void transform_output_2x2(const float* M, int64_t ld, int64_t n, int64_t O, const Tiles& tl, const float* bias,
+inline void transform_output_2x2(const float* M, int64_t ld, int64_t plane, int64_t n, int64_t O, const Tiles& tl,
+                                 const float* bias,
                              bool accumulate, float* y) {
-    const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = O * ld;
+    const int64_t tw = tl.tw, th = tl.th, T = th * tw;
     std::vector<float> out(static_cast<size_t>(4 * T));  // Y[r][s] of every tile: [r][s][t]
     for (int64_t b = 0; b < n; ++b)
         for (int64_t o = 0; o < O; ++o) {
@@ -494,9 +505,10 @@ inline void transform_output_2x2(const float* M, int64_t ld, int64_t n, int64_t 
 
 // Mg[xi][o][t] = (A dY A^T)[xi] for the 2x2 tiles dY of dy [n, O, H, W] (0 outside), laid out
 // as V in transform_input_2x2 (F(2x2)).
-inline void transform_output_grad_2x2(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld) {
+inline void transform_output_grad_2x2(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld,
+                                      int64_t plane) {
     using namespace simd;
-    const int64_t tw = tl.tw, th = tl.th, T = th * tw, plane = O * ld, pairs = tl.W / 2;
+    const int64_t tw = tl.tw, th = tl.th, T = th * tw, pairs = tl.W / 2;
     std::vector<float> d(static_cast<size_t>(4 * T), 0.0f);  // dY[r][s] of every tile: [r][s][t]
     for (int64_t b = 0; b < n; ++b)
         for (int64_t o = 0; o < O; ++o) {
@@ -561,12 +573,14 @@ inline std::vector<float>& buffer(int which) {
     return buffers[which];
 }
 
-// The tiles of the forward pass and the input gradient: F(4x4) unless its tiles cover more
-// padding than F(2x2)'s (a 14x14 image: 16x16 against none; measured 1.2 to 1.4 times slower
-// there with 16 to 32 channels, and 0.73 to 0.88 of F(2x2)'s time at 28x28 and 7x7).
+// The tiles of the forward pass and the input gradient: F(4x4) unless its GEMMs would be
+// larger than F(2x2)'s (tiles times points: 1764 against 3136 at 28x28, 576 against 784 at
+// 14x14, whose 16x16 of F(4x4) tiles pad the image). With plane_stride's strides, F(4x4) took
+// 0.72 to 0.93 of F(2x2)'s time at 14x14 with 32 and 64 channels, forward and input gradient,
+// and 0.70 to 0.75 at 28x28 (AMD EPYC).
 inline Tiles forward_tiles(int64_t H, int64_t W) {
     const Tiles f4(H, W, 4), f2(H, W, 2);
-    return f4.th * f4.tw * 16 <= f2.th * f2.tw * 4 ? f4 : f2;
+    return f4.per_image() * f4.points() <= f2.per_image() * f2.points() ? f4 : f2;
 }
 
 // U for the tiles tl (transform_weights or transform_weights_2x2), in the calling thread's buffer.
@@ -591,23 +605,24 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tile
     Up.resize(static_cast<size_t>(points * packed));
     for (int64_t xi = 0; xi < points; ++xi) Engine::pack_a(View{U + xi * O * C, C}, O, C, Up.data() + xi * packed);
     const float* Upacked = Up.data();
+    const int64_t v_plane = plane_stride(C, ld), m_plane = plane_stride(O, ld);
     auto task = [&](int64_t chunk) {
         const int64_t b0 = chunk * nb, n = std::min(nb, B - b0), N = n * tl.per_image();
         std::vector<float>& V = buffer(0);
         std::vector<float>& M = buffer(1);
-        V.resize(static_cast<size_t>(points * C * ld));
-        M.resize(static_cast<size_t>(points * O * ld));
+        V.resize(static_cast<size_t>(points * v_plane));
+        M.resize(static_cast<size_t>(points * m_plane));
         if (tl.m == 4)
-            transform_input(x + b0 * C * HW, n, C, tl, V.data(), ld);
+            transform_input(x + b0 * C * HW, n, C, tl, V.data(), ld, v_plane);
         else
-            transform_input_2x2(x + b0 * C * HW, n, C, tl, V.data(), ld);
+            transform_input_2x2(x + b0 * C * HW, n, C, tl, V.data(), ld, v_plane);
         for (int64_t xi = 0; xi < points; ++xi)
-            Engine::run_packed(O, N, C, 1.0f, Upacked + xi * packed, View{V.data() + xi * C * ld, ld}, 0.0f,
-                               OutView{M.data() + xi * O * ld, ld}, nullptr);
+            Engine::run_packed(O, N, C, 1.0f, Upacked + xi * packed, View{V.data() + xi * v_plane, ld}, 0.0f,
+                               OutView{M.data() + xi * m_plane, ld}, nullptr);
         if (tl.m == 4)
-            transform_output(M.data(), ld, n, O, tl, bias, accumulate, y + b0 * O * HW);
+            transform_output(M.data(), ld, m_plane, n, O, tl, bias, accumulate, y + b0 * O * HW);
         else
-            transform_output_2x2(M.data(), ld, n, O, tl, bias, accumulate, y + b0 * O * HW);
+            transform_output_2x2(M.data(), ld, m_plane, n, O, tl, bias, accumulate, y + b0 * O * HW);
     };
     if (chunks >= num_threads())
         gemm_detail::parallel_tasks(chunks, task);
@@ -633,9 +648,11 @@ inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
 // min(B, 8) fixed chunks combined in order.
 inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* dy,
                             float* dw) {
-    // F(4x4) from 16 tiles an image: against F(2x2) 0.66 to 0.69 of the time at 28x28, but 1.17
-    // at 7x7 (4 tiles), where the GEMMs sum over too few tiles per image (AMD EPYC, 5 rounds)
-    const Tiles f4 = forward_tiles(H, W), tl = f4.m == 4 && f4.per_image() >= 16 ? f4 : Tiles(H, W, 2);
+    // F(4x4) where its tiles pad the image no more than F(2x2)'s and number 16 or more: against
+    // F(2x2) 0.66 to 0.69 of the time at 28x28, but 1.17 at 7x7 (4 tiles, too few for the
+    // GEMMs' sums) and 1.13 at 14x14 with 64 channels (padded to 16x16) (AMD EPYC)
+    const Tiles f4(H, W, 4), f2(H, W, 2);
+    const Tiles tl = f4.th * f4.tw * 16 <= f2.th * f2.tw * 4 && f4.per_image() >= 16 ? f4 : f2;
     // Images per GEMM: as many as fit the budget (the tiles are the GEMMs' k: no padding waste)
     const int64_t chunks = std::min<int64_t>(B, 8), points = tl.points();
     const int64_t budget = kChunkFloats / (points * (C + O) * tl.per_image());
@@ -643,24 +660,25 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
     const int64_t ld = nb * tl.per_image(), part = points * O * C;
     std::vector<float>& partials = buffer(3);
     partials.resize(static_cast<size_t>(chunks * part));
+    const int64_t v_plane = plane_stride(C, ld), m_plane = plane_stride(O, ld);
     auto task = [&](int64_t chunk) {
         const int64_t first = B * chunk / chunks, last = B * (chunk + 1) / chunks;
         float* dU = partials.data() + chunk * part;
         std::vector<float>& V = buffer(0);
         std::vector<float>& Mg = buffer(1);
-        V.resize(static_cast<size_t>(points * C * ld));
-        Mg.resize(static_cast<size_t>(points * O * ld));
+        V.resize(static_cast<size_t>(points * v_plane));
+        Mg.resize(static_cast<size_t>(points * m_plane));
         for (int64_t b0 = first; b0 < last; b0 += nb) {
             const int64_t n = std::min(nb, last - b0), N = n * tl.per_image();
             if (tl.m == 4) {
-                transform_input(x + b0 * C * H * W, n, C, tl, V.data(), ld);
-                transform_output_grad(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld);
+                transform_input(x + b0 * C * H * W, n, C, tl, V.data(), ld, v_plane);
+                transform_output_grad(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld, m_plane);
             } else {
-                transform_input_2x2(x + b0 * C * H * W, n, C, tl, V.data(), ld);
-                transform_output_grad_2x2(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld);
+                transform_input_2x2(x + b0 * C * H * W, n, C, tl, V.data(), ld, v_plane);
+                transform_output_grad_2x2(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld, m_plane);
             }
             for (int64_t xi = 0; xi < points; ++xi)  // dU[xi] (+)= Mg[xi] [O, N] V[xi]^T [N, C]
-                Engine::run(O, C, N, 1.0f, View{Mg.data() + xi * O * ld, ld}, View{V.data() + xi * C * ld, ld, true},
+                Engine::run(O, C, N, 1.0f, View{Mg.data() + xi * m_plane, ld}, View{V.data() + xi * v_plane, ld, true},
                             b0 == first ? 0.0f : 1.0f, OutView{dU + xi * O * C, C});
         }
     };

@@ -232,7 +232,7 @@ TEST_CASE("kernels: softmax and its backward match the reference") {
         }
 }
 
-TEST_CASE("kernels: simd unzip and zip split and interleave the lanes of two vectors") {
+TEST_CASE("kernels: simd unzip, zip, slide_down and slide_up move the lanes of two vectors") {
     constexpr int W = simd::kWidth;
     float in[2 * W], out[2 * W];
     for (int i = 0; i < 2 * W; ++i) in[i] = static_cast<float>(i);
@@ -256,6 +256,12 @@ TEST_CASE("kernels: simd unzip and zip split and interleave the lanes of two vec
     simd::store(out, lo);
     simd::store(out + W, hi);
     for (int i = 0; i < 2 * W; ++i) CHECK(out[i] == in[i]);
+    simd::store(out, simd::slide_down(a, b));  // a1 .. a_last b0: lane i is i + 1
+    simd::store(out + W, simd::slide_up(a, b));  // a_last b0 .. : lane i is W - 1 + i
+    for (int i = 0; i < W; ++i) {
+        CHECK(out[i] == static_cast<float>(i + 1));
+        CHECK(out[W + i] == static_cast<float>(W - 1 + i));
+    }
 }
 
 TEST_CASE("kernels: GEMM with every transpose, alpha and beta matches the reference") {
@@ -358,8 +364,8 @@ struct ConvTestCase {
     int64_t B, C, H, W, O, k, stride, pad;
 };
 // The U-Net's kinds (3x3 pad 1, 3x3 stride 2, 1x1) and odd ones; batches that split into
-// several chunks of images, with leftovers. 3x3 stride 1 pad 1 with at least 16 channels in
-// and out runs Winograd: F(4x4, 3x3) but on the 1x1 and 2x3 images (F(2x2)), its tiles
+// several chunks of images, with leftovers. 3x3 stride 1 pad 1 with at least 16 input channels
+// runs Winograd (19 -> 1 at 14x14 too): F(4x4, 3x3) but on the 1x1 and 2x3 images (F(2x2)), its tiles
 // padding the image at 14x14, 5x9 and 3x8, with rows of more than one vector of tiles at
 // 11x68; the weight gradient F(2x2) at 14x14 and 7x7; odd and non-square images for the edge
 // tiles.
@@ -375,8 +381,8 @@ const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 
 
 // The output and the gradients of the input and the weights are checked against the sums of
 // |x| |w| (|dy| |w|, |dy| |x|) that make each element: Winograd's error scales with those, not
-// with the result (F(4x4, 3x3) reaches 10 to 25 epsilons of them, F(2x2) and im2col 1 to 2;
-// winograd.hpp).
+// with the result (F(4x4, 3x3) reaches 6 to 18 epsilons of them, 47 to 65 over a single
+// channel, F(2x2) and im2col 1 to 2; winograd.hpp).
 TEST_CASE("kernels: conv2d forward and backward match the reference") {
     const auto magnitudes = [](const std::vector<double>& v) {
         std::vector<double> a(v.size());
@@ -398,7 +404,10 @@ TEST_CASE("kernels: conv2d forward and backward match the reference") {
         kernels::ref::conv2d_backward(magnitudes(xd).data(), t.B, magnitudes(wd).data(), g, magnitudes(dyd).data(),
                                       dx_bound.data(), dw_bound.data(), static_cast<double*>(nullptr));
         const bool f4 = kernels::conv_detail::use_winograd(g) && kernels::winograd::forward_tiles(t.H, t.W).m == 4;
-        const double eps = f4 ? 40.0 : 4.0;
+        // F(4x4)'s error is largest where the sum runs over one channel: in the input gradient
+        // of 19 -> 1 (dy's one channel) up to 47 epsilons, 65 in the scalar build (no fused
+        // multiply-adds); at most 18 with 16 channels or more
+        const double eps = f4 ? 40.0 : 4.0, eps_dx = f4 && t.O < 16 ? 96.0 : eps;
         y.assign(y.size(), std::numeric_limits<float>::quiet_NaN());  // the forward writes every element
         kernels::conv2d_forward(x.data(), t.B, w.data(), b.data(), g, y.data());
         kernels::ref::conv2d_forward(xd.data(), t.B, wd.data(), bd.data(), g, yd.data());
@@ -407,7 +416,7 @@ TEST_CASE("kernels: conv2d forward and backward match the reference") {
         INFO("B " << t.B << " C " << t.C << " " << t.H << "x" << t.W << " O " << t.O << " k " << t.k << " stride " << t.stride
                   << " pad " << t.pad << " F(4x4, 3x3) " << f4);
         check_bounded(y.data(), yd.data(), y_bound.data(), ny, eps, "conv2d_forward");
-        check_bounded(dx.data(), dxd.data(), dx_bound.data(), nx, eps, "conv2d_backward dx");
+        check_bounded(dx.data(), dxd.data(), dx_bound.data(), nx, eps_dx, "conv2d_backward dx");
         check_bounded(dw.data(), dwd.data(), dw_bound.data(), nw, eps, "conv2d_backward dw");
         check_close(db.data(), dbd.data(), t.O, static_cast<double>(t.B * P), "conv2d_backward db");
         // dx overwritten rather than added to: it starts as NaN
@@ -418,7 +427,7 @@ TEST_CASE("kernels: conv2d forward and backward match the reference") {
                                       static_cast<double*>(nullptr), static_cast<double*>(nullptr));
         kernels::conv2d_backward(x.data(), t.B, w.data(), g, dy.data(), dx.data(), static_cast<float*>(nullptr), static_cast<float*>(nullptr), false);
         kernels::ref::conv2d_backward(xd.data(), t.B, wd.data(), g, dyd.data(), dxd.data(), static_cast<double*>(nullptr), static_cast<double*>(nullptr), false);
-        check_bounded(dx.data(), dxd.data(), dx_bound.data(), nx, eps, "conv2d_backward dx overwritten");
+        check_bounded(dx.data(), dxd.data(), dx_bound.data(), nx, eps_dx, "conv2d_backward dx overwritten");
     }
 }
 

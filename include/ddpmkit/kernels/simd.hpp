@@ -2,9 +2,9 @@
 //
 // Each arch file specializes the same primitives (load, store, load_partial,
 // store_partial, set1, add, mul, fmadd, min, max, round, pow2, frexp_*, select_less,
-// unzip, zip, transpose, reduce_*) and the GEMM's register tile for one instruction set; the kernels
-// use only these names, never intrinsics, and are written once for all of them. The scalar
-// architecture is a vector of one float (arch/scalar.hpp).
+// unzip, zip, slide_down, slide_up, transpose, reduce_*) and the GEMM's register tile for
+// one instruction set; the kernels use only these names, never intrinsics, and are written
+// once for all of them. The scalar architecture is a vector of one float (arch/scalar.hpp).
 #pragma once
 
 #include <cstdint>

@@ -18,7 +18,8 @@
 //   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1],
 //   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
 // Its larger coefficients cost accuracy: errors of up to about 35 float epsilons of the sum
-// of |x| |w| over an output's inputs, against 1 to 2 for F(2x2) (tests/test_kernels.cpp).
+// of |x| |w| over an output's inputs (65 where that sum runs over a single input channel),
+// against 1 to 2 for F(2x2) (tests/test_kernels.cpp).
 // Elsewhere (the weight gradient at 14x14 or 7x7, say), F(2x2, 3x3):
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
 //   A^T = [1 1 1 0; 0 1 -1 -1].
@@ -171,52 +172,74 @@ inline void merge4(const simd::vfloat q[4], simd::vfloat x[4]) {
     zip(e_hi, o_hi, x[2], x[3]);
 }
 
-// V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; the tiles of image b
-// at columns b th tw + t of V, its rows `ld` apart and planes xi `plane` apart. The 6x6 patch of tile (ty, tx) covers the
-// padded rows 4 ty .. 4 ty + 5 and columns 4 tx .. 4 tx + 5 (a zero border of width 1). The
-// patches of one channel are first gathered as D[r][c][b th tw + t], one plane per patch
-// position, row by row of the image: the four phases of a row's columns are four vectors
-// (split4), each stored at once. Then every term of B^T d B is one flat loop over the tiles
-// of all n images.
-inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& tl, float* V, int64_t ld, int64_t plane) {
+// S[r] for r < rows: image row 4 ty + r + offset of every tile row ty of channel ch of the n
+// images x [n, C, H, W], as 4 tw floats (0 outside the image), the tiles of all the images
+// side by side in V's order: float 4 t + j of S[r] is column 4 tx + j of that row of tile t.
+inline void gather_tile_rows(const float* x, int64_t n, int64_t C, int64_t ch, const Tiles& tl, int rows, int64_t offset,
+                             float* S) {
     using namespace simd;
-    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T;
-    std::vector<float> D(static_cast<size_t>(36 * N), 0.0f);  // the border entries are never written
-    for (int64_t ch = 0; ch < C; ++ch) {
+    const int64_t H = tl.H, W = tl.W, row = 4 * tl.tw;
+    for (int r = 0; r < rows; ++r)
         for (int64_t b = 0; b < n; ++b)
-            for (int64_t y = 0; y < tl.H; ++y) {  // image row y is padded row y + 1: row r of the patches of
-                const int64_t py = y + 1;          // tile row py / 4, and row r + 4 of the one above when r < 2
-                const float* row = x + ((b * C + ch) * tl.H + y) * tl.W;
-                for (int64_t tx = 0; tx < tw; tx += kWidth) {  // kWidth tiles at a time
-                    const int64_t x0 = 4 * tx, cnt = std::min<int64_t>(kWidth, tw - tx);
-                    vfloat q[4], q4[4];  // q[j] lane m: image column x0 + 4 m + j, padded column 1 + that
-                    split4(row + x0, tl.W - x0, q);
-                    split4(row + x0 + 4, tl.W - x0 - 4, q4);
-                    for (int64_t r = py % 4, ty = py / 4; r < 6 && ty >= 0; r += 4, --ty) {
-                        if (ty >= tl.th) continue;
-                        float* dst = D.data() + r * 6 * N + b * T + ty * tw + tx;
-                        // patch column c of tile tx is padded column 4 tx + c: q[c - 1] for c = 1..4,
-                        // q4[0] for c = 5, and for c = 0 the q[3] of the tile before (0 for the first)
-                        store_partial(dst + 1, q[3], static_cast<int>(std::min<int64_t>(kWidth, tw - tx - 1)));
-                        for (int c = 1; c < 5; ++c) store_partial(dst + c * N, q[c - 1], static_cast<int>(cnt));
-                        store_partial(dst + 5 * N, q4[0], static_cast<int>(cnt));
-                    }
+            for (int64_t ty = 0; ty < tl.th; ++ty) {
+                const int64_t y = 4 * ty + r + offset, avail = y < 0 || y >= H ? 0 : W;
+                const float* src = x + ((b * C + ch) * H + y) * W;
+                float* dst = S + ((r * n + b) * tl.th + ty) * row;
+                for (int64_t i = 0; i < row; i += kWidth) {
+                    const int cnt = static_cast<int>(std::min<int64_t>(kWidth, row - i));
+                    const int64_t m = std::clamp<int64_t>(avail - i, 0, cnt);
+                    const vfloat v = m == kWidth ? load(src + i) : load_partial(src + i, static_cast<int>(m));
+                    store_partial(dst + i, v, cnt);
                 }
             }
+}
+
+// p[0..w) = the first w lanes of v (a whole vector's store where w = kWidth).
+inline void store_lanes(float* p, simd::vfloat v, int w) {
+    if (w == simd::kWidth)
+        simd::store(p, v);
+    else
+        simd::store_partial(p, v, w);
+}
+
+// V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; the tiles of image b
+// at columns b th tw + t of V (t = ty tw + tx), its rows `ld` apart and planes xi `plane`
+// apart. The 6x6 patch of tile (ty, tx) covers the padded rows 4 ty .. 4 ty + 5 and columns
+// 4 tx .. 4 tx + 5 (a zero border of width 1). Per channel, the patches' rows r are gathered
+// side by side (gather_tile_rows: padded row 4 ty + r), so that split4 gives the patch columns
+// 1 to 4 of kWidth consecutive tiles as whole vectors; columns 0 and 5 come from the tiles
+// beside (slide_up, slide_down; 0 at the image's sides), and B^T d B is computed in registers
+// and stored as whole vectors.
+inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& tl, float* V, int64_t ld, int64_t plane) {
+    using namespace simd;
+    const int64_t tw = tl.tw, N = n * tl.per_image();
+    std::vector<float> S(static_cast<size_t>(6 * 4 * N));
+    std::vector<float> column(static_cast<size_t>(N));  // tx of tile t, as a float
+    for (int64_t t = 0; t < N; ++t) column[static_cast<size_t>(t)] = static_cast<float>(t % tw);
+    const vfloat first = set1(0.5f), last = set1(static_cast<float>(tw) - 1.5f);  // tx < 0.5: the first tile of a row
+    for (int64_t ch = 0; ch < C; ++ch) {
+        gather_tile_rows(x, n, C, ch, tl, 6, -1, S.data());  // patch row r: image row 4 ty + r - 1
         float* out = V + ch * ld;
         for (int64_t t = 0; t < N; t += kWidth) {
             const int w = static_cast<int>(std::min<int64_t>(kWidth, N - t));
-            vfloat f[6][6];  // f[c] = B^T d for patch column c
-            for (int c = 0; c < 6; ++c) {
-                vfloat d[6];
-                for (int r = 0; r < 6; ++r) d[r] = load_partial(D.data() + (r * 6 + c) * N + t, w);
-                input_rows(d, f[c]);
+            const vfloat tx = load_partial(column.data() + t, w);
+            vfloat e[6][6];  // e[r] = d B for patch row r
+            for (int r = 0; r < 6; ++r) {
+                const float* s = S.data() + r * N * 4 + 4 * t;
+                vfloat d[6];  // the patch columns of row r
+                split4(s, 4 * (N - t), d + 1);
+                // column 0 is the tile before's column 4, column 5 the tile after's column 1
+                const vfloat before = t > 0 ? set1(s[-1]) : zero();
+                const vfloat after = w == kWidth && t + w < N ? set1(s[4 * kWidth]) : zero();
+                d[0] = select_less(tx, first, zero(), slide_up(before, d[4]));
+                d[5] = select_less(tx, last, slide_down(d[1], after), zero());
+                input_rows(d, e[r]);
             }
-            for (int k = 0; k < 6; ++k) {  // (B^T d) B: the same combination along the rows
-                const vfloat d[6] = {f[0][k], f[1][k], f[2][k], f[3][k], f[4][k], f[5][k]};
+            for (int l = 0; l < 6; ++l) {  // B^T (d B): the same combination down the rows
+                const vfloat col[6] = {e[0][l], e[1][l], e[2][l], e[3][l], e[4][l], e[5][l]};
                 vfloat v[6];
-                input_rows(d, v);
-                for (int l = 0; l < 6; ++l) store_partial(out + (6 * k + l) * plane + t, v[l], w);
+                input_rows(col, v);
+                for (int k = 0; k < 6; ++k) store_lanes(out + (6 * k + l) * plane + t, v[k], w);
             }
         }
     }
@@ -232,51 +255,53 @@ inline void output_rows(const simd::vfloat m[6], simd::vfloat out[4]) {
     out[3] = add(fmadd(set1(8.0f), d2, d1), m[5]);
 }
 
-// y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t] (rows `ld`, planes `plane` apart); the parts of
-// the last tiles outside the image are dropped. The tiles' outputs go to planes Y[r][s][t]
-// in one flat loop over the tiles of all n images, then to the image row by row (merge4).
+// y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t] (rows `ld`, planes `plane` apart);
+// the parts of the last tiles outside the image are dropped. transform_input's steps run
+// backwards: A^T M A for kWidth consecutive tiles in registers, each of its four rows r put
+// together from its four columns (merge4) and stored as whole vectors into R[r], which holds
+// row 4 ty + r of every image as 4 tw floats; then R's rows are copied into the images.
 inline void transform_output(const float* M, int64_t ld, int64_t plane, int64_t n, int64_t O, const Tiles& tl, const float* bias,
                              bool accumulate, float* y) {
     using namespace simd;
-    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T, HW = tl.H * tl.W;
-    std::vector<float> Y(static_cast<size_t>(16 * N));
+    const int64_t H = tl.H, W = tl.W, tw = tl.tw, T = tl.per_image(), N = n * T;
+    const int64_t rows_apart = 4 * (N + kWidth);  // R[r]'s 4 N floats, and room for the last vector's lanes past them
+    std::vector<float> R(static_cast<size_t>(4 * rows_apart));
     for (int64_t o = 0; o < O; ++o) {
         const float* m = M + o * ld;
         for (int64_t t = 0; t < N; t += kWidth) {
             const int w = static_cast<int>(std::min<int64_t>(kWidth, N - t));
             vfloat q[6][4];  // M A: row k of M combined along its columns
             for (int k = 0; k < 6; ++k) {
-                vfloat row[6];
-                for (int l = 0; l < 6; ++l) row[l] = load_partial(m + (6 * k + l) * plane + t, w);
-                output_rows(row, q[k]);
+                vfloat mk[6];
+                for (int l = 0; l < 6; ++l) {
+                    const float* p = m + (6 * k + l) * plane + t;
+                    mk[l] = w == kWidth ? load(p) : load_partial(p, w);
+                }
+                output_rows(mk, q[k]);
             }
-            for (int s = 0; s < 4; ++s) {  // A^T (M A)
+            vfloat tile[4][4];  // tile[r][s] = (A^T (M A))[r][s]
+            for (int s = 0; s < 4; ++s) {
                 const vfloat col[6] = {q[0][s], q[1][s], q[2][s], q[3][s], q[4][s], q[5][s]};
                 vfloat yr[4];
                 output_rows(col, yr);
-                for (int r = 0; r < 4; ++r) store_partial(Y.data() + (4 * r + s) * N + t, yr[r], w);
+                for (int r = 0; r < 4; ++r) tile[r][s] = yr[r];
+            }
+            for (int r = 0; r < 4; ++r) {
+                vfloat px[4];  // floats 4 t .. 4 t + 4 kWidth of R[r]
+                merge4(tile[r], px);
+                for (int v = 0; v < 4; ++v) store(R.data() + r * rows_apart + 4 * t + v * kWidth, px[v]);
             }
         }
         const vfloat add_o = set1(bias ? bias[o] : 0.0f);
         for (int64_t b = 0; b < n; ++b)
-            for (int64_t py = 0; py < tl.H; ++py) {
-                const int64_t r = py % 4, ty = py / 4;
-                float* row = y + (b * O + o) * HW + py * tl.W;
-                for (int64_t g = 0; g * 4 * kWidth < tl.W; ++g) {
-                    const float* src = Y.data() + 4 * r * N + b * T + ty * tw + g * kWidth;
-                    const int cnt = static_cast<int>(std::min<int64_t>(kWidth, tw - g * kWidth));
-                    const vfloat q[4] = {load_partial(src, cnt), load_partial(src + N, cnt), load_partial(src + 2 * N, cnt),
-                                         load_partial(src + 3 * N, cnt)};
-                    vfloat px[4];
-                    merge4(q, px);
-                    for (int v = 0; v < 4; ++v) {
-                        const int64_t x0 = (4 * g + v) * kWidth, left = std::min<int64_t>(kWidth, tl.W - x0);
-                        if (left <= 0) break;
-                        const int lw = static_cast<int>(left);
-                        vfloat val = add(px[v], add_o);
-                        if (accumulate) val = add(val, load_partial(row + x0, lw));
-                        store_partial(row + x0, val, lw);
-                    }
+            for (int64_t py = 0; py < H; ++py) {
+                const float* src = R.data() + (py % 4) * rows_apart + (b * T + py / 4 * tw) * 4;
+                float* dst = y + ((b * O + o) * H + py) * W;
+                for (int64_t i = 0; i < W; i += kWidth) {
+                    const int cnt = static_cast<int>(std::min<int64_t>(kWidth, W - i));
+                    vfloat val = add(load_partial(src + i, cnt), add_o);
+                    if (accumulate) val = add(val, load_partial(dst + i, cnt));
+                    store_partial(dst + i, val, cnt);
                 }
             }
     }
@@ -297,38 +322,29 @@ inline void grad_rows(const simd::vfloat u[4], simd::vfloat out[6]) {
 }
 
 // Mg[xi][o][t] = (A dY A^T)[xi] for the 4x4 tiles dY of dy [n, O, H, W] (0 outside), laid out
-// as V in transform_input; dY gathered first as planes [r][s][t], row by row (split4).
+// as V in transform_input and computed as it is: dY's rows gathered side by side
+// (gather_tile_rows), split into their four columns (split4), A dY A^T in registers.
 inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const Tiles& tl, float* Mg, int64_t ld,
                                   int64_t plane) {
     using namespace simd;
-    const int64_t tw = tl.tw, T = tl.per_image(), N = n * T;
-    std::vector<float> D(static_cast<size_t>(16 * N), 0.0f);  // rows past the image are never written
+    const int64_t N = n * tl.per_image();
+    std::vector<float> S(static_cast<size_t>(4 * 4 * N));
     for (int64_t o = 0; o < O; ++o) {
-        for (int64_t b = 0; b < n; ++b)
-            for (int64_t y = 0; y < tl.H; ++y) {
-                const float* row = dy + ((b * O + o) * tl.H + y) * tl.W;
-                float* dst = D.data() + (y % 4) * 4 * N + b * T + (y / 4) * tw;
-                for (int64_t tx = 0; tx < tw; tx += kWidth) {
-                    const int cnt = static_cast<int>(std::min<int64_t>(kWidth, tw - tx));
-                    vfloat q[4];  // q[s] lane m: column 4 (tx + m) + s
-                    split4(row + 4 * tx, tl.W - 4 * tx, q);
-                    for (int s = 0; s < 4; ++s) store_partial(dst + s * N + tx, q[s], cnt);
-                }
-            }
+        gather_tile_rows(dy, n, O, o, tl, 4, 0, S.data());
         float* out = Mg + o * ld;
         for (int64_t t = 0; t < N; t += kWidth) {
             const int w = static_cast<int>(std::min<int64_t>(kWidth, N - t));
             vfloat h[4][6];  // h[r] = A applied to row r of the tile
             for (int r = 0; r < 4; ++r) {
                 vfloat u[4];
-                for (int s = 0; s < 4; ++s) u[s] = load_partial(D.data() + (r * 4 + s) * N + t, w);
+                split4(S.data() + r * 4 * N + 4 * t, 4 * (N - t), u);
                 grad_rows(u, h[r]);
             }
             for (int l = 0; l < 6; ++l) {  // A (dY A^T): the same combination down the columns
                 const vfloat u[4] = {h[0][l], h[1][l], h[2][l], h[3][l]};
                 vfloat g[6];
                 grad_rows(u, g);
-                for (int k = 0; k < 6; ++k) store_partial(out + (6 * k + l) * plane + t, g[k], w);
+                for (int k = 0; k < 6; ++k) store_lanes(out + (6 * k + l) * plane + t, g[k], w);
             }
         }
     }

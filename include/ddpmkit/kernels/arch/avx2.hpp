@@ -64,6 +64,16 @@ inline void zip(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
     lo = _mm256_permute2f128_ps(l, h, 0x20);
     hi = _mm256_permute2f128_ps(l, h, 0x31);
 }
+// slide_down(a, b) = a1 a2 .. a_last b0 and slide_up(a, b) = a_last b0 b1 .. b_(last - 1): the
+// lanes moved down (up) by one, the lane that comes in taken from the other vector.
+inline vfloat slide_down(vfloat a, vfloat b) {  // a4..a7 b0..b3 bridges the halves; alignr moves bytes within each
+    const __m256i bridge = _mm256_castps_si256(_mm256_permute2f128_ps(a, b, 0x21));
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(bridge, _mm256_castps_si256(a), 4));
+}
+inline vfloat slide_up(vfloat a, vfloat b) {
+    const __m256i bridge = _mm256_castps_si256(_mm256_permute2f128_ps(a, b, 0x21));
+    return _mm256_castsi256_ps(_mm256_alignr_epi8(_mm256_castps_si256(b), bridge, 12));
+}
 // In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
 inline void transpose(vfloat r[8]) {
     __m256 a[8], b[8];

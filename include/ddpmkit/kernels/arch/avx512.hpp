@@ -69,6 +69,14 @@ inline void zip(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
     lo = _mm512_permutex2var_ps(a, l, b);
     hi = _mm512_permutex2var_ps(a, _mm512_add_epi32(l, _mm512_set1_epi32(8)), b);
 }
+// slide_down(a, b) = a1 a2 .. a_last b0 and slide_up(a, b) = a_last b0 b1 .. b_(last - 1): the
+// lanes moved down (up) by one, the lane that comes in taken from the other vector.
+inline vfloat slide_down(vfloat a, vfloat b) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b), _mm512_castps_si512(a), 1));
+}
+inline vfloat slide_up(vfloat a, vfloat b) {
+    return _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b), _mm512_castps_si512(a), 15));
+}
 // In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
 inline void transpose(vfloat r[16]) {
     __m512 a[16], b[16];

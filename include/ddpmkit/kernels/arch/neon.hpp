@@ -69,6 +69,10 @@ inline void zip(vfloat a, vfloat b, vfloat& lo, vfloat& hi) {
     lo = vzip1q_f32(a, b);
     hi = vzip2q_f32(a, b);
 }
+// slide_down(a, b) = a1 a2 .. a_last b0 and slide_up(a, b) = a_last b0 b1 .. b_(last - 1): the
+// lanes moved down (up) by one, the lane that comes in taken from the other vector.
+inline vfloat slide_down(vfloat a, vfloat b) { return vextq_f32(a, b, 1); }
+inline vfloat slide_up(vfloat a, vfloat b) { return vextq_f32(a, b, 3); }
 // In-register transpose of a kWidth x kWidth block: r[i] lane j <-> r[j] lane i.
 inline void transpose(vfloat r[4]) {
     const float32x4x2_t t0 = vtrnq_f32(r[0], r[1]), t1 = vtrnq_f32(r[2], r[3]);

@@ -67,6 +67,10 @@ inline void store_partial(float* p, vfloat v, int n) {
 // zip, its inverse: lo, hi = a0 b0 a1 b1 .. then the second halves.
 inline void unzip(vfloat a, vfloat b, vfloat& even, vfloat& odd) { even = a, odd = b; }
 inline void zip(vfloat a, vfloat b, vfloat& lo, vfloat& hi) { lo = a, hi = b; }
+// slide_down(a, b) = a1 a2 .. a_last b0 and slide_up(a, b) = a_last b0 b1 .. b_(last - 1): the
+// lanes moved down (up) by one, the lane that comes in taken from the other vector.
+inline vfloat slide_down(vfloat, vfloat b) { return b; }
+inline vfloat slide_up(vfloat a, vfloat) { return a; }
 inline void transpose(vfloat*) {}  // a 1 x 1 block is its own transpose
 inline float reduce_add(vfloat v) { return v; }
 inline float reduce_max(vfloat v) { return v; }

@@ -175,23 +175,34 @@ inline void merge4(const simd::vfloat q[4], simd::vfloat x[4]) {
 // S[r] for r < rows: image row 4 ty + r + offset of every tile row ty of channel ch of the n
 // images x [n, C, H, W], as 4 tw floats (0 outside the image), the tiles of all the images
 // side by side in V's order: float 4 t + j of S[r] is column 4 tx + j of that row of tile t.
+// The rows are read in order, and the next channel's prefetched: the images' channels lie far
+// apart, each too short a stream for the hardware prefetchers (without the hint the input
+// transform spent 40 % of its time waiting on these loads).
 inline void gather_tile_rows(const float* x, int64_t n, int64_t C, int64_t ch, const Tiles& tl, int rows, int64_t offset,
                              float* S) {
     using namespace simd;
     const int64_t H = tl.H, W = tl.W, row = 4 * tl.tw;
-    for (int r = 0; r < rows; ++r)
-        for (int64_t b = 0; b < n; ++b)
-            for (int64_t ty = 0; ty < tl.th; ++ty) {
-                const int64_t y = 4 * ty + r + offset, avail = y < 0 || y >= H ? 0 : W;
-                const float* src = x + ((b * C + ch) * H + y) * W;
-                float* dst = S + ((r * n + b) * tl.th + ty) * row;
-                for (int64_t i = 0; i < row; i += kWidth) {
-                    const int cnt = static_cast<int>(std::min<int64_t>(kWidth, row - i));
-                    const int64_t m = std::clamp<int64_t>(avail - i, 0, cnt);
-                    const vfloat v = m == kWidth ? load(src + i) : load_partial(src + i, static_cast<int>(m));
-                    store_partial(dst + i, v, cnt);
-                }
-            }
+    const auto put = [&](const float* src, int64_t avail, int64_t r, int64_t b, int64_t ty) {
+        float* dst = S + ((r * n + b) * tl.th + ty) * row;
+        for (int64_t i = 0; i < row; i += kWidth) {
+            const int cnt = static_cast<int>(std::min<int64_t>(kWidth, row - i));
+            const int64_t m = std::clamp<int64_t>(avail - i, 0, cnt);
+            store_partial(dst + i, m == kWidth ? load(src + i) : load_partial(src + i, static_cast<int>(m)), cnt);
+        }
+    };
+    for (int64_t b = 0; b < n; ++b) {
+        for (int64_t r = 0; r < rows; ++r)  // the rows outside the image
+            for (int64_t ty = 0; ty < tl.th; ++ty)
+                if (4 * ty + r + offset < 0 || 4 * ty + r + offset >= H) put(x, 0, r, b, ty);
+        for (int64_t y = 0; y < H; ++y) {  // image row y in order: row r of tile row ty, and row r + 4 of the one above
+            const int64_t p = y - offset;
+            const float* src = x + ((b * C + ch) * H + y) * W;
+            for (int64_t r = p % 4, ty = p / 4; r < rows && ty >= 0; r += 4, --ty)
+                if (ty < tl.th) put(src, W, r, b, ty);
+            if (ch + 1 < C)  // the same row of the next channel, towards the cache
+                for (int64_t i = 0; i < W; i += 16) simd::prefetch(src + H * W + i);
+        }
+    }
 }
 
 // p[0..w) = the first w lanes of v (a whole vector's store where w = kWidth).

@@ -484,8 +484,7 @@ inline void transform_weights_2x2(const float* w, int64_t O, int64_t C, bool adj
 // F(2x2): y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t] (rows `ld`, planes `plane` apart); the parts of
 // the last tiles outside the image are dropped.
 inline void transform_output_2x2(const float* M, int64_t ld, int64_t plane, int64_t n, int64_t O, const Tiles& tl,
-                                 const float* bias,
-                             bool accumulate, float* y) {
+                                 const float* bias, bool accumulate, float* y) {
     const int64_t tw = tl.tw, th = tl.th, T = th * tw;
     std::vector<float> out(static_cast<size_t>(4 * T));  // Y[r][s] of every tile: [r][s][t]
     for (int64_t b = 0; b < n; ++b)

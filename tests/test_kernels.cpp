@@ -455,6 +455,29 @@ TEST_CASE("kernels: conv2d is bitwise the same for 1 and 2 threads") {
     set_num_threads(2);
 }
 
+// Winograd keeps the forward pass's transformed weights from call to call (forward_weights):
+// a kept transform must never outlive the weights it was made from.
+TEST_CASE("kernels: Winograd's kept weight transforms follow weights changed in place and shapes at the same address") {
+    const kernels::ConvGeometry g{16, 7, 7, 16, 3, 3, 1, 1}, half{16, 7, 7, 8, 3, 3, 1, 1};
+    REQUIRE(kernels::conv_detail::use_winograd(g));
+    const std::vector<float> x = random_floats(3 * 16 * 49, 1);
+    std::vector<float> w = random_floats(16 * 16 * 9, 2);
+    const auto conv = [&](const kernels::ConvGeometry& geometry, const float* weights) {
+        std::vector<float> y(static_cast<size_t>(3 * geometry.O * 49));
+        kernels::conv2d_forward(x.data(), 3, weights, static_cast<const float*>(nullptr), geometry, y.data());
+        return y;
+    };
+    const std::vector<float> first = conv(g, w.data());
+    CHECK(conv(g, w.data()) == first);  // kept: bitwise the fresh transform
+    w[5 * 9 + 4] += 0.5f;               // output channel 0, input channel 5: in place, at the same address
+    const std::vector<float> changed = conv(g, w.data());
+    CHECK(changed != first);
+    const std::vector<float> copy = w;  // the same weights elsewhere: transformed afresh
+    CHECK(conv(g, copy.data()) == changed);
+    CHECK(conv(half, w.data()) == conv(half, copy.data()));  // the first 8 output channels, same address
+    CHECK(std::equal(changed.begin(), changed.begin() + 8 * 49, conv(half, w.data()).begin()));
+}
+
 TEST_CASE("kernels: GroupNorm and fused GroupNorm + SiLU match the reference") {
     struct Case {
         int64_t B, C, HW, G;

@@ -394,13 +394,16 @@ TEST_CASE("kernels: conv2d forward and backward match the reference") {
         const int64_t P = g.Ho() * g.Wo(), nx = t.B * t.C * t.H * t.W, ny = t.B * t.O * P, nw = t.O * g.K();
         const std::vector<float> x = random_floats(nx, 1), w = random_floats(nw, 2), b = random_floats(t.O, 3),
                                  dy = random_floats(ny, 4);
+        const bool with_residual = (&t - kConvCases) % 2 == 0;  // a residual connection added as y is written
+        const std::vector<float> residual = with_residual ? random_floats(ny, 8) : std::vector<float>(static_cast<size_t>(ny));
         std::vector<float> y(static_cast<size_t>(ny)), dx = random_floats(nx, 5), dw = random_floats(nw, 6),
                            db = random_floats(t.O, 7);
         std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b), dyd = to_double(dy), yd(y.size()),
-                            dxd = to_double(dx), dwd = to_double(dw), dbd = to_double(db);
+                            dxd = to_double(dx), dwd = to_double(dw), dbd = to_double(db), rd = to_double(residual);
         // the bounds: the same sums over magnitudes
         std::vector<double> y_bound(y.size()), dx_bound = magnitudes(dxd), dw_bound = magnitudes(dwd);
-        kernels::ref::conv2d_forward(magnitudes(xd).data(), t.B, magnitudes(wd).data(), magnitudes(bd).data(), g, y_bound.data());
+        kernels::ref::conv2d_forward(magnitudes(xd).data(), t.B, magnitudes(wd).data(), magnitudes(bd).data(), g, y_bound.data(),
+                                     magnitudes(rd).data());
         kernels::ref::conv2d_backward(magnitudes(xd).data(), t.B, magnitudes(wd).data(), g, magnitudes(dyd).data(),
                                       dx_bound.data(), dw_bound.data(), static_cast<double*>(nullptr));
         const bool f4 = kernels::conv_detail::use_winograd(g) && kernels::winograd::forward_tiles(t.H, t.W).m == 4;
@@ -409,12 +412,12 @@ TEST_CASE("kernels: conv2d forward and backward match the reference") {
         // multiply-adds); at most 18 with 16 channels or more
         const double eps = f4 ? 40.0 : 4.0, eps_dx = f4 && t.O < 16 ? 96.0 : eps;
         y.assign(y.size(), std::numeric_limits<float>::quiet_NaN());  // the forward writes every element
-        kernels::conv2d_forward(x.data(), t.B, w.data(), b.data(), g, y.data());
-        kernels::ref::conv2d_forward(xd.data(), t.B, wd.data(), bd.data(), g, yd.data());
+        kernels::conv2d_forward(x.data(), t.B, w.data(), b.data(), g, y.data(), with_residual ? residual.data() : nullptr);
+        kernels::ref::conv2d_forward(xd.data(), t.B, wd.data(), bd.data(), g, yd.data(), rd.data());
         kernels::conv2d_backward(x.data(), t.B, w.data(), g, dy.data(), dx.data(), dw.data(), db.data());
         kernels::ref::conv2d_backward(xd.data(), t.B, wd.data(), g, dyd.data(), dxd.data(), dwd.data(), dbd.data());
         INFO("B " << t.B << " C " << t.C << " " << t.H << "x" << t.W << " O " << t.O << " k " << t.k << " stride " << t.stride
-                  << " pad " << t.pad << " F(4x4, 3x3) " << f4);
+                  << " pad " << t.pad << " F(4x4, 3x3) " << f4 << " residual " << with_residual);
         check_bounded(y.data(), yd.data(), y_bound.data(), ny, eps, "conv2d_forward");
         check_bounded(dx.data(), dxd.data(), dx_bound.data(), nx, eps_dx, "conv2d_backward dx");
         check_bounded(dw.data(), dwd.data(), dw_bound.data(), nw, eps, "conv2d_backward dw");

@@ -63,8 +63,8 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride 
     if (residual.defined() && residual.shape() != so)
         throw shape_error("conv2d", so, residual.shape(), "(output, residual) differ");
     Tensor<T> y = Tensor<T>::empty(so);
-    kernels::conv2d_forward(x.value().data(), sx[0], w.value().data(), b.defined() ? b.value().data() : nullptr, g, y.data());
-    if (residual.defined()) kernels::axpy(y.numel(), T(1), residual.value().data(), y.data());
+    kernels::conv2d_forward(x.value().data(), sx[0], w.value().data(), b.defined() ? b.value().data() : nullptr, g, y.data(),
+                            residual.defined() ? residual.value().data() : nullptr);
     std::vector<Var<T>> inputs = {x, w};
     if (b.defined()) inputs.push_back(b);
     if (residual.defined()) inputs.push_back(residual);

@@ -124,14 +124,17 @@ void for_each_image(int64_t B, const Fn& fn) {
 }  // namespace conv_detail
 
 namespace ref {
-// y[b] = W col(x[b]) + bias, one image at a time on the reference GEMM.
+// y[b] = W col(x[b]) + bias + residual[b], one image at a time on the reference GEMM.
 template <class T>
-void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y) {
+void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y,
+                    const T* residual = nullptr) {
     const int64_t P = g.Ho() * g.Wo(), K = g.K();
     conv_detail::for_each_image(B, [&](int64_t b) {
         const T* xb = x + b * g.C * g.H * g.W;
         T* yb = y + b * g.O * P;
-        for (int64_t o = 0; o < g.O; ++o) std::fill(yb + o * P, yb + (o + 1) * P, bias ? bias[o] : T(0));
+        const T* rb = residual ? residual + b * g.O * P : nullptr;
+        for (int64_t o = 0; o < g.O; ++o)
+            for (int64_t p = 0; p < P; ++p) yb[o * P + p] = (bias ? bias[o] : T(0)) + (rb ? rb[o * P + p] : T(0));
         std::vector<T> col(static_cast<size_t>(K * P));
         im2col(xb, g, col.data());
         ref::gemm<T>(false, false, g.O, P, K, T(1), w, K, col.data(), P, T(1), yb, P);
@@ -252,7 +255,10 @@ inline View images(const float* x, int64_t b0, int64_t rows, int64_t P, bool tra
     return View{x + b0 * rows * P, P, trans, P, rows * P};
 }
 
-inline void forward(const float* x, int64_t B, const float* w, const float* bias, const ConvGeometry& g, float* y) {
+// y = W col(x) + bias + residual (residual [B, O, Ho, Wo] or null): the chunk's residual copied
+// into y, then added to by the GEMM.
+inline void forward(const float* x, int64_t B, const float* w, const float* bias, const float* residual,
+                    const ConvGeometry& g, float* y) {
     const int64_t P = g.Ho() * g.Wo(), K = g.K(), HW = g.H * g.W;
     std::vector<float>& Wp = packed_weight();
     Wp.resize(static_cast<size_t>(Engine::packed_a_size(g.O, K)));
@@ -268,7 +274,8 @@ inline void forward(const float* x, int64_t B, const float* w, const float* bias
             cols = View{buf.data(), n * P};
         }
         const OutView out{y + b0 * g.O * P, P, P, g.O * P};
-        Engine::run_packed(g.O, n * P, K, 1.0f, Wp.data(), cols, 0.0f, out, bias);
+        if (residual) simd::copy(residual + b0 * g.O * P, out.data, n * g.O * P);
+        Engine::run_packed(g.O, n * P, K, 1.0f, Wp.data(), cols, residual ? 1.0f : 0.0f, out, bias);
     });
 }
 
@@ -332,18 +339,20 @@ inline bool use_winograd(const ConvGeometry& g) {
 }
 }  // namespace conv_detail
 
-// y[b] = W * x[b] + bias; x [B, C, H, W], w [O, K], bias [O] or null, y [B, O, Ho, Wo].
+// y[b] = W * x[b] + bias + residual[b]; x [B, C, H, W], w [O, K], bias [O] or null, y and
+// residual [B, O, Ho, Wo] (a residual connection added as y is written; null: none).
 template <class T>
-void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y) {
+void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y,
+                    const T* residual = nullptr) {
     if constexpr (use_simd<T>()) {
         if (B <= 0 || g.O <= 0) return;
         if (conv_detail::use_winograd(g))
-            winograd::forward(x, B, g.C, g.O, g.H, g.W, w, bias, y);
+            winograd::forward(x, B, g.C, g.O, g.H, g.W, w, bias, residual, y);
         else
-            conv_detail::forward(x, B, w, bias, g, y);
+            conv_detail::forward(x, B, w, bias, residual, g, y);
         return;
     }
-    ref::conv2d_forward(x, B, w, bias, g, y);
+    ref::conv2d_forward(x, B, w, bias, g, y, residual);
 }
 
 // Accumulates the gradients of conv2d_forward: dx += W^T dy (folded), dw += dy col^T,

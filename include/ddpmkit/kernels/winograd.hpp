@@ -266,13 +266,14 @@ inline void output_rows(const simd::vfloat m[6], simd::vfloat out[4]) {
     out[3] = add(fmadd(set1(8.0f), d2, d1), m[5]);
 }
 
-// y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t] (rows `ld`, planes `plane` apart);
-// the parts of the last tiles outside the image are dropped. transform_input's steps run
+// y[n, O, H, W] = A^T M A (+ bias[o]) (+ residual) from M[xi][o][t] (rows `ld`, planes `plane`
+// apart), residual [n, O, H, W] or null (it may be y: y += ...); the parts of the last tiles
+// outside the image are dropped. transform_input's steps run
 // backwards: A^T M A for kWidth consecutive tiles in registers, each of its four rows r put
 // together from its four columns (merge4) and stored as whole vectors into R[r], which holds
 // row 4 ty + r of every image as 4 tw floats; then R's rows are copied into the images.
 inline void transform_output(const float* M, int64_t ld, int64_t plane, int64_t n, int64_t O, const Tiles& tl, const float* bias,
-                             bool accumulate, float* y) {
+                             const float* residual, float* y) {
     using namespace simd;
     const int64_t H = tl.H, W = tl.W, tw = tl.tw, T = tl.per_image(), N = n * T;
     const int64_t rows_apart = 4 * (N + kWidth);  // R[r]'s 4 N floats, and room for the last vector's lanes past them
@@ -307,12 +308,12 @@ inline void transform_output(const float* M, int64_t ld, int64_t plane, int64_t 
         for (int64_t b = 0; b < n; ++b)
             for (int64_t py = 0; py < H; ++py) {
                 const float* src = R.data() + (py % 4) * rows_apart + (b * T + py / 4 * tw) * 4;
-                float* dst = y + ((b * O + o) * H + py) * W;
+                const int64_t at = ((b * O + o) * H + py) * W;
                 for (int64_t i = 0; i < W; i += kWidth) {
                     const int cnt = static_cast<int>(std::min<int64_t>(kWidth, W - i));
                     vfloat val = add(load_partial(src + i, cnt), add_o);
-                    if (accumulate) val = add(val, load_partial(dst + i, cnt));
-                    store_partial(dst + i, val, cnt);
+                    if (residual) val = add(val, load_partial(residual + at + i, cnt));
+                    store_partial(y + at + i, val, cnt);
                 }
             }
     }
@@ -481,10 +482,9 @@ inline void transform_weights_2x2(const float* w, int64_t O, int64_t C, bool adj
     });
 }
 
-// F(2x2): y[n, O, H, W] (+)= A^T M A (+ bias[o]) from M[xi][o][t] (rows `ld`, planes `plane` apart); the parts of
-// the last tiles outside the image are dropped.
+// F(2x2): y[n, O, H, W] = A^T M A (+ bias[o]) (+ residual) as transform_output.
 inline void transform_output_2x2(const float* M, int64_t ld, int64_t plane, int64_t n, int64_t O, const Tiles& tl,
-                                 const float* bias, bool accumulate, float* y) {
+                                 const float* bias, const float* residual, float* y) {
     const int64_t tw = tl.tw, th = tl.th, T = th * tw;
     std::vector<float> out(static_cast<size_t>(4 * T));  // Y[r][s] of every tile: [r][s][t]
     for (int64_t b = 0; b < n; ++b)
@@ -505,19 +505,20 @@ inline void transform_output_2x2(const float* M, int64_t ld, int64_t plane, int6
                 y11[t] = q[1][1] - q[2][1] - q[3][1];
             }
             const float add = bias ? bias[o] : 0.0f;
-            float* yo = y + (b * O + o) * tl.H * tl.W;
+            const int64_t image = (b * O + o) * tl.H * tl.W;
             const int64_t pairs = tl.W / 2;  // tiles with both columns in the image; an odd W has one more half tile
             for (int64_t ty = 0; ty < th; ++ty)
                 for (int r = 0; r < 2 && 2 * ty + r < tl.H; ++r) {
-                    float* row = yo + (2 * ty + r) * tl.W;
+                    float* row = y + image + (2 * ty + r) * tl.W;
                     const float *s0 = out.data() + (2 * r) * T + ty * tw, *s1 = s0 + T;
                     // one loop over both columns of a tile: the interleaved stores vectorize
-                    if (accumulate) {
+                    if (residual) {
+                        const float* res = residual + image + (2 * ty + r) * tl.W;
                         for (int64_t t = 0; t < pairs; ++t) {
-                            row[2 * t] += s0[t] + add;
-                            row[2 * t + 1] += s1[t] + add;
+                            row[2 * t] = res[2 * t] + (s0[t] + add);
+                            row[2 * t + 1] = res[2 * t + 1] + (s1[t] + add);
                         }
-                        if (tl.W % 2) row[tl.W - 1] += s0[pairs] + add;
+                        if (tl.W % 2) row[tl.W - 1] = res[tl.W - 1] + (s0[pairs] + add);
                     } else {
                         for (int64_t t = 0; t < pairs; ++t) {
                             row[2 * t] = s0[t] + add;
@@ -661,16 +662,17 @@ inline const float* forward_weights(const Tiles& tl, const float* w, int64_t O, 
     return it->packed.data();
 }
 
-// y (+)= conv3x3(x) (+ bias) for x [B, C, H, W], y [B, O, H, W], on the tiles tl with U packed
-// (pack_weights, O x C planes).
+// y = conv3x3(x) (+ bias) (+ residual) for x [B, C, H, W], y and residual [B, O, H, W] (the
+// residual may be null, or y), on the tiles tl with U packed (pack_weights, O x C planes).
 inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tiles& tl, const float* Upacked,
-                     const float* bias, bool accumulate, float* y) {
+                     const float* bias, const float* residual, float* y) {
     const int64_t HW = tl.H * tl.W, points = tl.points();
     const int64_t nb = tl.images_per_chunk(B, C + O), chunks = (B + nb - 1) / nb, ld = nb * tl.per_image();
     const int64_t packed = Engine::packed_a_size(O, C);
     const int64_t v_plane = plane_stride(C, ld), m_plane = plane_stride(O, ld);
     auto task = [&](int64_t chunk) {
         const int64_t b0 = chunk * nb, n = std::min(nb, B - b0), N = n * tl.per_image();
+        const float* chunk_residual = residual ? residual + b0 * O * HW : nullptr;
         std::vector<float>& V = buffer(0);
         std::vector<float>& M = buffer(1);
         V.resize(static_cast<size_t>(points * v_plane));
@@ -683,9 +685,9 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tile
             Engine::run_packed(O, N, C, 1.0f, Upacked + xi * packed, View{V.data() + xi * v_plane, ld}, 0.0f,
                                OutView{M.data() + xi * m_plane, ld}, nullptr);
         if (tl.m == 4)
-            transform_output(M.data(), ld, m_plane, n, O, tl, bias, accumulate, y + b0 * O * HW);
+            transform_output(M.data(), ld, m_plane, n, O, tl, bias, chunk_residual, y + b0 * O * HW);
         else
-            transform_output_2x2(M.data(), ld, m_plane, n, O, tl, bias, accumulate, y + b0 * O * HW);
+            transform_output_2x2(M.data(), ld, m_plane, n, O, tl, bias, chunk_residual, y + b0 * O * HW);
     };
     if (chunks >= num_threads())
         gemm_detail::parallel_tasks(chunks, task);
@@ -693,11 +695,12 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tile
         for (int64_t c = 0; c < chunks; ++c) task(c);
 }
 
-// y = conv3x3(x, w) + bias; w [O, C, 3, 3], bias [O] or null.
+// y = conv3x3(x, w) + bias + residual; w [O, C, 3, 3], bias [O] or null, residual [B, O, H, W]
+// or null.
 inline void forward(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* w,
-                    const float* bias, float* y) {
+                    const float* bias, const float* residual, float* y) {
     const Tiles tl = forward_tiles(H, W);
-    convolve(x, B, C, O, tl, forward_weights(tl, w, O, C), bias, false, y);
+    convolve(x, B, C, O, tl, forward_weights(tl, w, O, C), bias, residual, y);
 }
 
 // dx (+)= the input gradient of y = conv3x3(x, w) for dy [B, O, H, W] (added with `add`).
@@ -707,7 +710,7 @@ inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
     std::vector<float>& Up = buffer(2);
     Up.resize(static_cast<size_t>(packed_weights_size(tl, C, O)));
     pack_weights(tl, w, O, C, true, Up.data());
-    convolve(dy, B, O, C, tl, Up.data(), nullptr, add, dx);
+    convolve(dy, B, O, C, tl, Up.data(), nullptr, add ? dx : nullptr, dx);
 }
 
 // dw += the weight gradient of y = conv3x3(x, w) for dy [B, O, H, W], summed over images in

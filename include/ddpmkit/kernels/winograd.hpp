@@ -172,6 +172,18 @@ inline void merge4(const simd::vfloat q[4], simd::vfloat x[4]) {
     zip(e_hi, o_hi, x[2], x[3]);
 }
 
+// p[0..w) = the first w lanes of v (a whole vector's store where w = kWidth).
+inline void store_lanes(float* p, simd::vfloat v, int w) {
+    if (w == simd::kWidth)
+        simd::store(p, v);
+    else
+        simd::store_partial(p, v, w);
+}
+// The w floats at p in the first w lanes, 0 in the others (a whole vector's load where w = kWidth).
+inline simd::vfloat load_lanes(const float* p, int w) {
+    return w == simd::kWidth ? simd::load(p) : simd::load_partial(p, w);
+}
+
 // S[r] for r < rows: image row 4 ty + r + offset of every tile row ty of channel ch of the n
 // images x [n, C, H, W], as 4 tw floats (0 outside the image), the tiles of all the images
 // side by side in V's order: float 4 t + j of S[r] is column 4 tx + j of that row of tile t.
@@ -182,12 +194,14 @@ inline void gather_tile_rows(const float* x, int64_t n, int64_t C, int64_t ch, c
                              float* S) {
     using namespace simd;
     const int64_t H = tl.H, W = tl.W, row = 4 * tl.tw;
+    // The copy is this loop rather than simd::copy and fill_zero, which GCC turned into memmove
+    // calls (12 % of the transform's time in a profile, for rows of 28 floats).
     const auto put = [&](const float* src, int64_t avail, int64_t r, int64_t b, int64_t ty) {
         float* dst = S + ((r * n + b) * tl.th + ty) * row;
         for (int64_t i = 0; i < row; i += kWidth) {
             const int cnt = static_cast<int>(std::min<int64_t>(kWidth, row - i));
             const int64_t m = std::clamp<int64_t>(avail - i, 0, cnt);
-            store_partial(dst + i, m == kWidth ? load(src + i) : load_partial(src + i, static_cast<int>(m)), cnt);
+            store_partial(dst + i, load_lanes(src + i, static_cast<int>(m)), cnt);
         }
     };
     for (int64_t b = 0; b < n; ++b) {
@@ -203,14 +217,6 @@ inline void gather_tile_rows(const float* x, int64_t n, int64_t C, int64_t ch, c
                 for (int64_t i = 0; i < W; i += 16) simd::prefetch(src + H * W + i);
         }
     }
-}
-
-// p[0..w) = the first w lanes of v (a whole vector's store where w = kWidth).
-inline void store_lanes(float* p, simd::vfloat v, int w) {
-    if (w == simd::kWidth)
-        simd::store(p, v);
-    else
-        simd::store_partial(p, v, w);
 }
 
 // V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; the tiles of image b
@@ -285,10 +291,7 @@ inline void transform_output(const float* M, int64_t ld, int64_t plane, int64_t 
             vfloat q[6][4];  // M A: row k of M combined along its columns
             for (int k = 0; k < 6; ++k) {
                 vfloat mk[6];
-                for (int l = 0; l < 6; ++l) {
-                    const float* p = m + (6 * k + l) * plane + t;
-                    mk[l] = w == kWidth ? load(p) : load_partial(p, w);
-                }
+                for (int l = 0; l < 6; ++l) mk[l] = load_lanes(m + (6 * k + l) * plane + t, w);
                 output_rows(mk, q[k]);
             }
             vfloat tile[4][4];  // tile[r][s] = (A^T (M A))[r][s]

@@ -248,7 +248,7 @@ struct ConvCase {
         switch (pass) {
             case ConvPass::forward:
                 if (path == Path::scalar) kernels::ref::conv2d_forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
-                else if (path == Path::im2col) kernels::conv_detail::forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
+                else if (path == Path::im2col) kernels::conv_detail::forward(x.data(), kBatch, w.data(), b.data(), g, y.data(), nullptr);
                 else kernels::conv2d_forward(x.data(), kBatch, w.data(), b.data(), g, y.data());
                 break;
             case ConvPass::input_gradient:  // dx accumulates

@@ -257,8 +257,8 @@ inline View images(const float* x, int64_t b0, int64_t rows, int64_t P, bool tra
 
 // y = W col(x) + bias + residual (residual [B, O, Ho, Wo] or null): the chunk's residual copied
 // into y, then added to by the GEMM.
-inline void forward(const float* x, int64_t B, const float* w, const float* bias, const float* residual,
-                    const ConvGeometry& g, float* y) {
+inline void forward(const float* x, int64_t B, const float* w, const float* bias, const ConvGeometry& g, float* y,
+                    const float* residual) {
     const int64_t P = g.Ho() * g.Wo(), K = g.K(), HW = g.H * g.W;
     std::vector<float>& Wp = packed_weight();
     Wp.resize(static_cast<size_t>(Engine::packed_a_size(g.O, K)));
@@ -349,7 +349,7 @@ void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const Conv
         if (conv_detail::use_winograd(g))
             winograd::forward(x, B, g.C, g.O, g.H, g.W, w, bias, residual, y);
         else
-            conv_detail::forward(x, B, w, bias, residual, g, y);
+            conv_detail::forward(x, B, w, bias, g, y, residual);
         return;
     }
     ref::conv2d_forward(x, B, w, bias, g, y, residual);

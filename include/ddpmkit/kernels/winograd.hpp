@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "ddpmkit/config.hpp"
@@ -596,8 +597,8 @@ inline void accumulate_weight_grad_2x2(const float* dU, int64_t O, int64_t C, fl
 }
 
 // Buffers of the calling thread, reused from call to call: 0 transformed inputs, 1 GEMM
-// outputs or transformed output gradients, 2 the input gradient's packed weights, 3 weight-gradient partials,
-// 4 transformed weights.
+// outputs or transformed output gradients, 2 the input gradient's packed weights,
+// 3 weight-gradient partials, 4 transformed weights.
 inline std::vector<float>& buffer(int which) {
     thread_local std::vector<float> buffers[5];
     return buffers[which];
@@ -637,10 +638,10 @@ constexpr int64_t kWeightCacheFloats = int64_t(1) << 25;
 // The forward pass's packed U, kept from call to call: a sampler convolves with the same
 // weights at every step (kept, the ch-16 U-Net's sampling step took 0.69 of the time at batch
 // 1, 0.97 at batch 64; the reference U-Net's 0.77 and 0.95; AMD EPYC). An entry is found by
-// the weights' address and shape and holds a copy of the weights it was made from, compared in
-// full on every use: weights changed in place (an optimizer's step) or freed and reallocated at
-// that address are transformed afresh, and the result is bitwise that of a fresh transform.
-// Past kWeightCacheFloats the thread's entries are all dropped.
+// the weights' address and shape and holds a copy of the weights it was made from, compared
+// bit for bit on every use: weights changed in place (an optimizer's step) or freed and
+// reallocated at that address are transformed afresh, and the result is bitwise that of a
+// fresh transform. Past kWeightCacheFloats the thread's entries are all dropped.
 inline const float* forward_weights(const Tiles& tl, const float* w, int64_t O, int64_t C) {
     struct Entry {
         const float* w;
@@ -652,7 +653,8 @@ inline const float* forward_weights(const Tiles& tl, const float* w, int64_t O, 
     const int64_t n = O * C * 9;
     auto it = std::find_if(entries.begin(), entries.end(),
                            [&](const Entry& e) { return e.w == w && e.O == O && e.C == C && e.m == tl.m; });
-    if (it != entries.end() && std::equal(w, w + n, it->weights.begin())) return it->packed.data();
+    if (it != entries.end() && std::memcmp(w, it->weights.data(), static_cast<size_t>(n) * sizeof(float)) == 0)
+        return it->packed.data();
     if (it == entries.end()) {
         const int64_t size = n + packed_weights_size(tl, O, C);
         if (floats + size > kWeightCacheFloats) entries.clear(), floats = 0;

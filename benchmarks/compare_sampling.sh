@@ -13,17 +13,11 @@
 #                                  [--rounds 3] [--n 1000] [--batch 100] [--threads 2]
 #
 # PyTorch: Debian's python3-torch, with libopenblas0-pthread.
-#
-# Both programs run with glibc's malloc tuned (GLIBC_TUNABLES, unless the caller sets it): by
-# default malloc maps large blocks afresh from the system and returns them when freed, so a
-# program that allocates every op's output, as PyTorch does, takes a page fault for every 4 KB
-# it writes; PyTorch's ch-16 sampling step ran about twice and its training step 1.3 times as
-# long that way. With the mmap threshold fixed at its maximum (32 MB) and trimming off, freed
-# blocks are reused (ddpmkit recycles its own buffers and does not change).
+# Both programs run on a tuned glibc malloc (tuned_malloc.sh says why).
 set -euo pipefail
-export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296}"
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/tuned_malloc.sh"
 ddpmkit="$here/../build/ddpmkit"
 python=/usr/bin/python3
 rounds=3 n=1000 batch=100 threads=2

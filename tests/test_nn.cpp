@@ -44,6 +44,9 @@ TEST_CASE("nn: gradcheck of conv2d for every kernel, stride and padding of the U
     // With a residual added as the output is written: d residual = dy.
     check_gradients([](const Inputs& v) { return conv2d(v[0], v[1], v[2], 1, 1, v[3]); },
                     {leaf({2, 3, 5, 6}, 1), leaf({4, 3, 3, 3}, 2), leaf({4}, 3), leaf({2, 4, 5, 6}, 4)});
+    // The input its own residual: the input gradient and dy summed into one gradient.
+    check_gradients([](const Inputs& v) { return conv2d(v[0], v[1], v[2], 1, 1, v[0]); },
+                    {leaf({2, 4, 5, 6}, 1), leaf({4, 4, 3, 3}, 2), leaf({4}, 3)});
     CHECK_THROWS_AS(conv2d(leaf({2, 3, 5, 6}, 1), leaf({4, 3, 3, 3}, 2), VarD(), 1, 1, leaf({2, 4, 5, 5}, 4)), ShapeError);
 }
 

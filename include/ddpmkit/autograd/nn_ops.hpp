@@ -43,7 +43,7 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
         if (self.parents.size() > 2 && self.parents[2]->requires_grad) {  // db += sum over rows of dy
             Tensor<T> col({O});
             kernels::sum_axis(dy, int64_t(1), B, O, col.data());
-            autograd::accumulate(*self.parents[2], col);
+            autograd::accumulate(*self.parents[2], col, T(1), true);
         }
     });
 }
@@ -74,12 +74,13 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride 
         autograd::Node<T>& nw = *self.parents[1];
         autograd::Node<T>* nb = has_b ? self.parents[2].get() : nullptr;
         autograd::Node<T>* nr = has_residual ? self.parents.back().get() : nullptr;
-        if (nr && nr->requires_grad) autograd::accumulate(*nr, self.grad);
         bool add_dx = true;  // set before the call: argument order is unspecified
         T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
         kernels::conv2d_backward(nx.value.data(), nx.value.shape()[0], nw.value.data(), g, self.grad.data(), dx,
                                  nw.requires_grad ? nw.grad_buffer().data() : nullptr,
                                  nb && nb->requires_grad ? nb->grad_buffer().data() : nullptr, add_dx);
+        // dresidual = dy: last, so that it can take self.grad itself (dropped after this function)
+        if (nr && nr->requires_grad) autograd::accumulate(*nr, self.grad, T(1), true);
     });
 }
 

@@ -292,7 +292,7 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b) {
 template <class T>
 Var<T> reshape(const Var<T>& x, const Shape& shape) {
     return Var<T>::make(x.value().reshape(shape), "reshape", {x}, [](autograd::Node<T>& self) {  // a relabeling: dx += dy
-        autograd::accumulate(*self.parents[0], self.grad);
+        autograd::accumulate(*self.parents[0], self.grad, T(1), true);
     });
 }
 
@@ -314,7 +314,7 @@ Var<T> permute(const Var<T>& x, const std::vector<int>& perm) {
     return Var<T>::make(out, "permute", {x}, [inverse](autograd::Node<T>& self) {  // dx += dy permuted back
         Tensor<T> back = Tensor<T>::empty(self.parents[0]->value.shape());
         kernels::permute(self.grad.data(), self.grad.shape(), inverse.data(), back.data());
-        autograd::accumulate(*self.parents[0], back);
+        autograd::accumulate(*self.parents[0], back, T(1), true);
     });
 }
 

@@ -22,11 +22,13 @@
 #include <string>
 
 #include "ddpmkit/config.hpp"
+#include "ddpmkit/core/parallel.hpp"
 #include "ddpmkit/core/shape.hpp"
 
 DDPMKIT_BEGIN_NAMESPACE
 
 constexpr size_t kAlignment = 64;
+constexpr int64_t kParallelZeroBytes = int64_t(1) << 18;  // bytes per thread below which one thread zeroes
 
 class BlockCache {
 public:
@@ -121,7 +123,10 @@ std::shared_ptr<T> aligned_storage_of(int64_t n, bool zero = true) {
     if (n < 0 || n > Shape::kMaxNumel) throw std::length_error("storage of " + std::to_string(n) + " elements");
     const size_t bytes = static_cast<size_t>(n) * sizeof(T);
     T* p = static_cast<T*>(BlockCache::instance().allocate(bytes));
-    if (zero) std::memset(static_cast<void*>(p), 0, bytes);
+    if (zero)  // on the threads: a serial memset of a large gradient held the other threads up
+        parallel_for(0, static_cast<int64_t>(bytes), kParallelZeroBytes, [p](int64_t b, int64_t e) {
+            std::memset(reinterpret_cast<char*>(p) + b, 0, static_cast<size_t>(e - b));
+        });
     return std::shared_ptr<T>(p, [bytes](T* q) { BlockCache::instance().release(q, bytes); });
 }
 

@@ -261,7 +261,7 @@ inline void forward(const float* x, int64_t B, const float* w, const float* bias
                     const float* residual) {
     const int64_t P = g.Ho() * g.Wo(), K = g.K(), HW = g.H * g.W;
     std::vector<float>& Wp = packed_weight();
-    Wp.resize(static_cast<size_t>(Engine::packed_a_size(g.O, K)));
+    grow(Wp, Engine::packed_a_size(g.O, K));
     Engine::pack_a(View{w, K}, g.O, K, Wp.data());
     const int64_t nb = g.is_pointwise() ? images_per_gemm(P, 1, B) : images_per_gemm(P, K, B), chunks = (B + nb - 1) / nb;
     for_each_chunk(chunks, [&](int64_t c) {
@@ -269,7 +269,7 @@ inline void forward(const float* x, int64_t B, const float* w, const float* bias
         View cols = images(x, b0, g.C, P);
         if (!g.is_pointwise()) {
             std::vector<float>& buf = conv_detail::columns<float>();
-            buf.resize(static_cast<size_t>(K * n * P));
+            grow(buf, K * n * P);
             for (int64_t b = 0; b < n; ++b) im2col_rows(x + (b0 + b) * g.C * HW, g, buf.data() + b * P, n * P);
             cols = View{buf.data(), n * P};
         }
@@ -279,23 +279,25 @@ inline void forward(const float* x, int64_t B, const float* w, const float* bias
     });
 }
 
-inline void backward_data(int64_t B, const float* w, const ConvGeometry& g, const float* dy, float* dx) {
+// dx (+)= the input gradient (added with `add`, else overwritten).
+inline void backward_data(int64_t B, const float* w, const ConvGeometry& g, const float* dy, float* dx, bool add) {
     const int64_t P = g.Ho() * g.Wo(), K = g.K(), HW = g.H * g.W;
     std::vector<float>& Wp = packed_weight();
-    Wp.resize(static_cast<size_t>(Engine::packed_a_size(K, g.O)));
+    grow(Wp, Engine::packed_a_size(K, g.O));
     Engine::pack_a(View{w, K, true}, K, g.O, Wp.data());  // W^T [K, O]
     const int64_t nb = g.is_pointwise() ? images_per_gemm(P, 1, B) : images_per_gemm(P, K, B), chunks = (B + nb - 1) / nb;
     for_each_chunk(chunks, [&](int64_t c) {
         const int64_t b0 = c * nb, n = std::min(nb, B - b0);
-        if (g.is_pointwise()) {  // dx += W^T dy, in place
-            Engine::run_packed(K, n * P, g.O, 1.0f, Wp.data(), images(dy, b0, g.O, P), 1.0f,
+        if (g.is_pointwise()) {  // dx (+)= W^T dy, in place
+            Engine::run_packed(K, n * P, g.O, 1.0f, Wp.data(), images(dy, b0, g.O, P), add ? 1.0f : 0.0f,
                                OutView{dx + b0 * g.C * P, P, P, g.C * P}, nullptr);
             return;
         }
         std::vector<float>& buf = conv_detail::columns<float>();
-        buf.resize(static_cast<size_t>(K * n * P));
+        grow(buf, K * n * P);
         Engine::run_packed(K, n * P, g.O, 1.0f, Wp.data(), images(dy, b0, g.O, P), 0.0f, OutView{buf.data(), n * P},
                            nullptr);
+        if (!add) simd::fill_zero(dx + b0 * g.C * HW, n * g.C * HW);
         for (int64_t b = 0; b < n; ++b) col2im_rows_add(buf.data() + b * P, g, dx + (b0 + b) * g.C * HW, n * P);
     });
 }
@@ -308,7 +310,7 @@ inline void backward_weight(const float* x, int64_t B, const ConvGeometry& g, co
     const int64_t chunks = weight_chunks(B);
     const int64_t nb = g.is_pointwise() ? images_per_gemm(P, 1, B) : images_per_gemm(P, K, B);
     std::vector<float>& part = partials();
-    part.resize(static_cast<size_t>(chunks * OK));
+    grow(part, chunks * OK);
     for_each_chunk(chunks, [&](int64_t c) {
         const int64_t first = B * c / chunks, last = B * (c + 1) / chunks;
         float* pc = part.data() + c * OK;
@@ -317,7 +319,7 @@ inline void backward_weight(const float* x, int64_t B, const ConvGeometry& g, co
             View cols = images(x, b0, g.C, P, true);
             if (!g.is_pointwise()) {
                 std::vector<float>& buf = conv_detail::columns<float>();
-                buf.resize(static_cast<size_t>(K * n * P));
+                grow(buf, K * n * P);
                 for (int64_t b = 0; b < n; ++b) im2col_rows(x + (b0 + b) * g.C * HW, g, buf.data() + b * P, n * P);
                 cols = View{buf.data(), n * P, true};
             }
@@ -366,7 +368,7 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
         const int64_t P = g.Ho() * g.Wo();
         if (db) {  // per image and channel sums, then over images in order
             std::vector<T>& partial = conv_detail::partials();
-            partial.resize(static_cast<size_t>(B * g.O));
+            grow(partial, B * g.O);
             sum_axis(dy, B * g.O, P, int64_t(1), partial.data());
             for (int64_t b = 0; b < B; ++b)
                 for (int64_t o = 0; o < g.O; ++o) db[o] += partial[static_cast<size_t>(b * g.O + o)];
@@ -377,10 +379,7 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
             return;
         }
         if (dw) conv_detail::backward_weight(x, B, g, dy, dw);
-        if (dx) {
-            if (!add_dx) std::fill(dx, dx + B * g.C * g.H * g.W, 0.0f);
-            conv_detail::backward_data(B, w, g, dy, dx);
-        }
+        if (dx) conv_detail::backward_data(B, w, g, dy, dx, add_dx);
         return;
     }
     ref::conv2d_backward(x, B, w, g, dy, dx, dw, db, add_dx);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "ddpmkit/config.hpp"
 #include "ddpmkit/core/parallel.hpp"
@@ -19,6 +20,14 @@ namespace kernels {
 
 // Elements per parallel task: below this, threads cost more than they save.
 constexpr int64_t kElementwiseGrain = 1 << 14;
+
+// Grows a scratch vector reused from call to call to at least n elements, and never shrinks
+// it: growing fills the new elements with zeros, a serial memset that a buffer shared by
+// layers of different sizes would otherwise pay on most calls.
+template <class T>
+void grow(std::vector<T>& v, int64_t n) {
+    if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+}
 
 // Float runs the kernels over the SIMD primitives (a vector of one float on the scalar
 // architecture); double runs the reference.

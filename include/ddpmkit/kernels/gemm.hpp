@@ -266,7 +266,7 @@ struct Engine {
     static void run(int64_t M, int64_t N, int64_t K, float alpha, const View& A, const View& B, float beta,
                     const OutView& C, const float* bias = nullptr) {
         std::vector<float>& Ap_buffer = buffer(0);
-        Ap_buffer.resize(static_cast<size_t>(packed_a_size(M, K)));
+        grow(Ap_buffer, packed_a_size(M, K));
         float* Ap = Ap_buffer.data();
         const Tasks tasks(M, N, K);
         const int64_t packs = pack_a_tasks(M, K);
@@ -348,7 +348,7 @@ private:
             const bool in_place = !B.trans && cols == NRp && !spread &&
                                   (B.seg == kNoSegment || j0 / B.seg == (j0 + cols - 1) / B.seg);
             std::vector<float>& Bp = buffer(1);
-            if (!in_place) Bp.resize(static_cast<size_t>(NR * kc));
+            if (!in_place) grow(Bp, NR * kc);
             for (int64_t k0 = 0; k0 < K; k0 += kc) {
                 const int64_t kcb = std::min(kc, K - k0);
                 const float* b = in_place ? B.at(k0, j0) : Bp.data();

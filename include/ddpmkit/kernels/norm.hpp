@@ -300,12 +300,12 @@ inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int6
                      float* dbeta, bool add_dx, const float* shift, float* dshift) {
     const int64_t Cg = C / G, n = Cg * HW;
     std::vector<double>& sums = channel_sums();  // [B, C] sums of dz, [B, C] sums of dz xhat
-    sums.resize(static_cast<size_t>(2 * B * C));
+    grow(sums, 2 * B * C);
     double* sum_dz = sums.data();
     double* sum_dz_xhat = sums.data() + B * C;
     parallel_for(0, B * G, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)), [&](int64_t t0, int64_t t1) {
         std::vector<float>& buf = scratch();
-        if (silu) buf.resize(static_cast<size_t>(n));
+        if (silu) grow(buf, n);
         for (int64_t t = t0; t < t1; ++t) {
             const float *xg = x + t * n, *dzg = dy + t * n;
             const float mu = mean[t], r = rstd[t];

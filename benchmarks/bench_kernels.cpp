@@ -254,7 +254,7 @@ struct ConvCase {
             case ConvPass::input_gradient:  // dx accumulates
                 std::fill(dx.begin(), dx.end(), 0.0f);
                 if (path == Path::scalar) kernels::ref::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), dx.data(), no<float>(), no<float>());
-                else if (path == Path::im2col) kernels::conv_detail::backward_data(kBatch, w.data(), g, dy.data(), dx.data());
+                else if (path == Path::im2col) kernels::conv_detail::backward_data(kBatch, w.data(), g, dy.data(), dx.data(), true);
                 else kernels::conv2d_backward(x.data(), kBatch, w.data(), g, dy.data(), dx.data(), no<float>(), no<float>());
                 break;
             case ConvPass::weight_gradient:  // dw and db accumulate (im2col computes dw only)

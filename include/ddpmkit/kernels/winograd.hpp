@@ -649,16 +649,15 @@ inline const float* forward_weights(const Tiles& tl, const float* w, int64_t O, 
         std::vector<float> weights, packed;
     };
     thread_local std::vector<Entry> entries;  // a model's convolutions: a few dozen
-    thread_local int64_t floats = 0;
     const int64_t n = O * C * 9;
     auto it = std::find_if(entries.begin(), entries.end(),
                            [&](const Entry& e) { return e.w == w && e.O == O && e.C == C && e.m == tl.m; });
     if (it != entries.end() && std::memcmp(w, it->weights.data(), static_cast<size_t>(n) * sizeof(float)) == 0)
         return it->packed.data();
     if (it == entries.end()) {
-        const int64_t size = n + packed_weights_size(tl, O, C);
-        if (floats + size > kWeightCacheFloats) entries.clear(), floats = 0;
-        floats += size;
+        int64_t floats = n + packed_weights_size(tl, O, C);
+        for (const Entry& e : entries) floats += static_cast<int64_t>(e.weights.size() + e.packed.size());
+        if (floats > kWeightCacheFloats) entries.clear();
         it = entries.insert(entries.end(), Entry{w, O, C, tl.m, {}, {}});
     }
     it->weights.assign(w, w + n);

@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "ddpmkit/config.hpp"
@@ -76,19 +77,28 @@ struct Tiles {
         : H(h), W(w), m(side), th((h + side - 1) / side), tw((w + side - 1) / side) {}
     int64_t per_image() const { return th * tw; }
     int64_t points() const { return (m + 2) * (m + 2); }
-    // Images per chunk (at most B): the fewest columns of register tiles wasted on padding
-    // (the GEMMs compute N rounded up to whole vectors), and of those the most images (wider
-    // GEMMs), with the transformed inputs and outputs of `channels` channels within
-    // kChunkFloats and, where the batch allows, four chunks or more per thread.
+    // Images per chunk (at most B), chunks of that many handed out to the threads in turn: the
+    // fewest columns of register tiles a thread computes (the GEMMs compute N rounded up to
+    // whole vectors, and a short last chunk leaves one thread more chunks than the others: at
+    // 14x14 with 64 channels 9 chunks of 7 images and 1 of 1 gave the threads 35 and 29), and
+    // of those the most images (wider GEMMs), with the transformed inputs and outputs of
+    // `channels` channels within kChunkFloats and, where the batch allows, four chunks or more
+    // per thread.
     int64_t images_per_chunk(int64_t B, int64_t channels) const {
+        const int64_t threads = num_threads();
         const int64_t budget = std::max<int64_t>(1, std::min(kChunkFloats / (points() * channels * per_image()),
-                                                             B / (4 * static_cast<int64_t>(num_threads()))));
-        int64_t best = 1;
-        double best_waste = 2.0;
+                                                             B / (4 * threads)));
+        const auto padded = [&](int64_t n) { return (n * per_image() + simd::kWidth - 1) / simd::kWidth; };
+        int64_t best = 1, best_cost = std::numeric_limits<int64_t>::max();
         for (int64_t n = 1; n <= std::min(B, budget); ++n) {
-            const int64_t N = n * per_image(), padded = (N + simd::kWidth - 1) / simd::kWidth * simd::kWidth;
-            const double waste = static_cast<double>(padded) / static_cast<double>(N);
-            if (waste < best_waste + 1e-9) best = n, best_waste = std::min(best_waste, waste);
+            const int64_t chunks = (B + n - 1) / n;
+            int64_t cost = 0;  // the most vectors of columns one thread computes
+            for (int64_t t = 0; t < std::min(threads, chunks); ++t) {
+                int64_t load = 0;
+                for (int64_t c = t; c < chunks; c += threads) load += padded(std::min(n, B - c * n));
+                cost = std::max(cost, load);
+            }
+            if (cost <= best_cost) best = n, best_cost = cost;
         }
         return best;
     }
@@ -666,25 +676,16 @@ inline const float* forward_weights(const Tiles& tl, const float* w, int64_t O, 
     return it->packed.data();
 }
 
-// How many chunks of at most nb images the forward pass cuts B images into: a multiple of the
-// thread count where there are that many, chunk c taking images B c / chunks to
-// B (c + 1) / chunks, so that the threads get equal shares (at 14x14 with 64 channels, 9
-// chunks of 7 images and one of 1 left one thread 35 images and the other 29).
-inline int64_t balanced_chunks(int64_t B, int64_t nb) {
-    const int64_t chunks = (B + nb - 1) / nb, threads = num_threads();
-    return chunks < threads ? chunks : std::min(B, (chunks + threads - 1) / threads * threads);
-}
-
 // y = conv3x3(x) (+ bias) (+ residual) for x [B, C, H, W], y and residual [B, O, H, W] (the
 // residual may be null, or y), on the tiles tl with U packed (pack_weights, O x C planes).
 inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tiles& tl, const float* Upacked,
                      const float* bias, const float* residual, float* y) {
     const int64_t HW = tl.H * tl.W, points = tl.points();
-    const int64_t nb = tl.images_per_chunk(B, C + O), chunks = balanced_chunks(B, nb), ld = nb * tl.per_image();
+    const int64_t nb = tl.images_per_chunk(B, C + O), chunks = (B + nb - 1) / nb, ld = nb * tl.per_image();
     const int64_t packed = Engine::packed_a_size(O, C);
     const int64_t v_plane = plane_stride(C, ld), m_plane = plane_stride(O, ld);
     auto task = [&](int64_t chunk) {
-        const int64_t b0 = B * chunk / chunks, n = B * (chunk + 1) / chunks - b0, N = n * tl.per_image();
+        const int64_t b0 = chunk * nb, n = std::min(nb, B - b0), N = n * tl.per_image();
         const float* chunk_residual = residual ? residual + b0 * O * HW : nullptr;
         std::vector<float>& V = buffer(0);
         std::vector<float>& M = buffer(1);

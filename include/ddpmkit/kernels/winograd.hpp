@@ -31,7 +31,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "ddpmkit/config.hpp"
@@ -77,28 +76,19 @@ struct Tiles {
         : H(h), W(w), m(side), th((h + side - 1) / side), tw((w + side - 1) / side) {}
     int64_t per_image() const { return th * tw; }
     int64_t points() const { return (m + 2) * (m + 2); }
-    // Images per chunk (at most B), chunks of that many handed out to the threads in turn: the
-    // fewest columns of register tiles a thread computes (the GEMMs compute N rounded up to
-    // whole vectors, and a short last chunk leaves one thread more chunks than the others: at
-    // 14x14 with 64 channels 9 chunks of 7 images and 1 of 1 gave the threads 35 and 29), and
-    // of those the most images (wider GEMMs), with the transformed inputs and outputs of
-    // `channels` channels within kChunkFloats and, where the batch allows, four chunks or more
-    // per thread.
+    // Images per chunk (at most B): the fewest columns of register tiles wasted on padding
+    // (the GEMMs compute N rounded up to whole vectors), and of those the most images (wider
+    // GEMMs), with the transformed inputs and outputs of `channels` channels within
+    // kChunkFloats and, where the batch allows, four chunks or more per thread.
     int64_t images_per_chunk(int64_t B, int64_t channels) const {
-        const int64_t threads = num_threads();
         const int64_t budget = std::max<int64_t>(1, std::min(kChunkFloats / (points() * channels * per_image()),
-                                                             B / (4 * threads)));
-        const auto padded = [&](int64_t n) { return (n * per_image() + simd::kWidth - 1) / simd::kWidth; };
-        int64_t best = 1, best_cost = std::numeric_limits<int64_t>::max();
+                                                             B / (4 * static_cast<int64_t>(num_threads()))));
+        int64_t best = 1;
+        double best_waste = 2.0;
         for (int64_t n = 1; n <= std::min(B, budget); ++n) {
-            const int64_t chunks = (B + n - 1) / n;
-            int64_t cost = 0;  // the most vectors of columns one thread computes
-            for (int64_t t = 0; t < std::min(threads, chunks); ++t) {
-                int64_t load = 0;
-                for (int64_t c = t; c < chunks; c += threads) load += padded(std::min(n, B - c * n));
-                cost = std::max(cost, load);
-            }
-            if (cost <= best_cost) best = n, best_cost = cost;
+            const int64_t N = n * per_image(), padded = (N + simd::kWidth - 1) / simd::kWidth * simd::kWidth;
+            const double waste = static_cast<double>(padded) / static_cast<double>(N);
+            if (waste < best_waste + 1e-9) best = n, best_waste = std::min(best_waste, waste);
         }
         return best;
     }

@@ -28,7 +28,7 @@
 DDPMKIT_BEGIN_NAMESPACE
 
 constexpr size_t kAlignment = 64;
-constexpr int64_t kParallelZeroBytes = int64_t(1) << 18;  // bytes per thread below which one thread zeroes
+constexpr int64_t kParallelZeroBytes = int64_t(1) << 18;  // blocks zeroed on the threads take at least this many bytes each
 
 class BlockCache {
 public:

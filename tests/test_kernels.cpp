@@ -367,7 +367,8 @@ struct ConvTestCase {
 // several chunks of images, with leftovers. 3x3 stride 1 pad 1 with at least 16 input channels
 // runs Winograd (19 -> 1 at 14x14 too): F(4x4, 3x3) but on the 1x1 and 2x3 images (F(2x2)), its tiles
 // padding the image at 14x14, 5x9 and 3x8, with rows of more than one vector of tiles at
-// 11x68; the weight gradient F(2x2) at 14x14 and 7x7; odd and non-square images for the edge
+// 11x68; the weight gradient F(4x4) at 14x14 where its GEMMs sum over 48 tiles (24 images: 8
+// chunks of 3), F(2x2) there with fewer and at 7x7; odd and non-square images for the edge
 // tiles.
 const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 3, 1, 1},    {9, 8, 7, 7, 16, 3, 1, 1},
                                    {17, 5, 6, 6, 7, 3, 2, 1},   {4, 6, 5, 4, 3, 1, 1, 0},    {10, 16, 3, 3, 9, 1, 1, 0},
@@ -376,7 +377,8 @@ const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 
                                    {3, 16, 5, 9, 20, 3, 1, 1},  {5, 17, 14, 14, 16, 3, 1, 1}, {2, 16, 1, 1, 16, 3, 1, 1},
                                    {13, 16, 2, 3, 18, 3, 1, 1}, {20, 64, 7, 7, 64, 3, 1, 1},
                                    {2, 3, 9, 37, 4, 3, 1, 1},   {1, 2, 6, 67, 3, 3, 1, 1},  // rows of several vectors
-                                   {2, 20, 4, 4, 16, 3, 1, 1},  {3, 16, 11, 68, 20, 3, 1, 1}, {4, 16, 3, 8, 17, 3, 1, 1}};
+                                   {2, 20, 4, 4, 16, 3, 1, 1},  {3, 16, 11, 68, 20, 3, 1, 1}, {4, 16, 3, 8, 17, 3, 1, 1},
+                                   {24, 16, 14, 14, 16, 3, 1, 1}};
 }  // namespace
 
 // The output and the gradients of the input and the weights are checked against the sums of

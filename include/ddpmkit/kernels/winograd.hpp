@@ -10,8 +10,8 @@
 // The forward pass and the input gradient (the same convolution of dy with the weights flipped
 // and transposed) run F(4x4, 3x3) unless its GEMMs would be larger than F(2x2)'s
 // (forward_tiles); the weight gradient, dU[xi] = (A dY A^T)[xi] V[xi]^T summed over tiles,
-// then dg = G^T dU G (the exact adjoint), where its tiles pad the image no more than F(2x2)'s
-// and number 16 or more (backward_weight). F(4x4) takes 36 multiplies per 16
+// then dg = G^T dU G (the exact adjoint), where its GEMMs sum over 48 tiles or more
+// (backward_weight). F(4x4) takes 36 multiplies per 16
 // outputs, where a direct convolution takes 144 and F(2x2) 64, and 2.25 transformed values per
 // pixel, where F(2x2) writes 4 and im2col 9. Its matrices (points 0, 1, -1, 2, -2, infinity):
 //   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1],
@@ -20,7 +20,7 @@
 // Its larger coefficients cost accuracy: errors of up to about 35 float epsilons of the sum
 // of |x| |w| over an output's inputs (65 where that sum runs over a single input channel),
 // against 1 to 2 for F(2x2) (tests/test_kernels.cpp).
-// Elsewhere (the weight gradient at 14x14 or 7x7, say), F(2x2, 3x3):
+// Elsewhere (the weight gradient at 7x7, say), F(2x2, 3x3):
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
 //   A^T = [1 1 1 0; 0 1 -1 -1].
 // Images are processed in chunks (a few hundred tiles each, one chunk per task); the weight
@@ -721,15 +721,19 @@ inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
 // min(B, 8) fixed chunks combined in order.
 inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* dy,
                             float* dw) {
-    // F(4x4) where its tiles pad the image no more than F(2x2)'s and number 16 or more: against
-    // F(2x2) 0.66 to 0.69 of the time at 28x28, but 1.17 at 7x7 (4 tiles, too few for the
-    // GEMMs' sums) and 1.13 at 14x14 with 64 channels (padded to 16x16) (AMD EPYC)
-    const Tiles f4(H, W, 4), f2(H, W, 2);
-    const Tiles tl = f4.th * f4.tw * 16 <= f2.th * f2.tw * 4 && f4.per_image() >= 16 ? f4 : f2;
     // Images per GEMM: as many as fit the budget (the tiles are the GEMMs' k: no padding waste)
-    const int64_t chunks = std::min<int64_t>(B, 8), points = tl.points();
-    const int64_t budget = kChunkFloats / (points * (C + O) * tl.per_image());
-    const int64_t nb = std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, budget));
+    const int64_t chunks = std::min<int64_t>(B, 8);
+    const auto images_per_gemm = [&](const Tiles& t) {
+        const int64_t budget = kChunkFloats / (t.points() * (C + O) * t.per_image());
+        return std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, budget));
+    };
+    // F(4x4) where its GEMMs sum over 48 tiles or more. Against F(2x2) (AMD EPYC): 0.66 to 0.69
+    // of the time at 28x28; at 14x14, padded to 16x16, 0.77 to 0.88 with 112 to 144 tiles a
+    // GEMM, 0.83 to 0.94 with 48 to 64, but 1.24 to 1.35 with 32 (96 -> 64 channels); 1.17 at
+    // 7x7 (32 tiles: 8 images of 4).
+    const Tiles f4(H, W, 4), f2(H, W, 2);
+    const Tiles tl = images_per_gemm(f4) * f4.per_image() >= 48 ? f4 : f2;
+    const int64_t points = tl.points(), nb = images_per_gemm(tl);
     const int64_t ld = nb * tl.per_image(), part = points * O * C;
     std::vector<float>& partials = buffer(3);
     grow(partials, chunks * part);

@@ -191,16 +191,6 @@ inline int64_t images_per_gemm(int64_t P, int64_t rows, int64_t B) {
     return std::max<int64_t>(1, std::min({want, fit, B}));
 }
 
-// Runs fn(c) for c in [0, chunks): across threads when there are enough chunks (each GEMM
-// on one thread, chunks handed out one at a time), else in order (each GEMM on all
-// threads). The same result either way.
-template <class Fn>
-void for_each_chunk(int64_t chunks, const Fn& fn) {
-    if (chunks >= num_threads())
-        gemm_detail::parallel_tasks(chunks, fn);
-    else
-        for (int64_t c = 0; c < chunks; ++c) fn(c);
-}
 
 // Every row of the stride-1 columns: fn(col, inside, x_off, ox0, ox1) for the row at offset
 // col of the columns (rows `ld` apart), whose source image row is inside the image or not;

@@ -394,6 +394,20 @@ inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 
 }  // namespace gemm_detail
 
+// Runs fn(c) for the chunks c in [0, chunks) of a batch of images: with at least as many chunks
+// as threads, as parallel_for's ranges (each thread its own block of chunks first, the part of
+// the batch the layers before and after give it too), each chunk's GEMMs on its thread; with
+// fewer, in order, each GEMM on all threads. The same result either way.
+template <class Fn>
+void for_each_chunk(int64_t chunks, const Fn& fn) {
+    if (chunks >= num_threads())
+        parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+            for (int64_t c = c0; c < c1; ++c) fn(c);
+        });
+    else
+        for (int64_t c = 0; c < chunks; ++c) fn(c);
+}
+
 // C = alpha op(A) op(B) + beta C; op(A) is M x K, op(B) is K x N, op(X) = X^T when trans_x.
 // With beta == 0, C is not read (it may hold NaN or garbage).
 template <class T>

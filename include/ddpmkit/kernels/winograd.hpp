@@ -693,10 +693,7 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tile
         else
             transform_output_2x2(M.data(), ld, m_plane, n, O, tl, bias, chunk_residual, y + b0 * O * HW);
     };
-    if (chunks >= num_threads())
-        gemm_detail::parallel_tasks(chunks, task);
-    else
-        for (int64_t c = 0; c < chunks; ++c) task(c);
+    for_each_chunk(chunks, task);
 }
 
 // y = conv3x3(x, w) + bias + residual; w [O, C, 3, 3], bias [O] or null, residual [B, O, H, W]
@@ -759,10 +756,7 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
                             b0 == first ? 0.0f : 1.0f, OutView{dU + xi * O * C, C});
         }
     };
-    if (chunks >= num_threads())
-        gemm_detail::parallel_tasks(chunks, task);
-    else
-        for (int64_t c = 0; c < chunks; ++c) task(c);
+    for_each_chunk(chunks, task);
     parallel_for(0, part, kElementwiseGrain, [&](int64_t i0, int64_t i1) {  // the partials, in chunk order
         for (int64_t c = 1; c < chunks; ++c) axpy(i1 - i0, 1.0f, partials.data() + c * part + i0, partials.data() + i0);
     });

@@ -109,18 +109,6 @@ std::vector<T>& columns() {
     thread_local std::vector<T> buffer;
     return buffer;
 }
-// Runs fn(b) for every image: across threads when there are enough images, else in
-// order on this thread (and the GEMMs inside use the threads). Either way each image's
-// result is computed the same way, so the output does not depend on the thread count.
-template <class Fn>
-void for_each_image(int64_t B, const Fn& fn) {
-    if (B >= num_threads())
-        parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
-            for (int64_t b = b0; b < b1; ++b) fn(b);
-        });
-    else
-        for (int64_t b = 0; b < B; ++b) fn(b);
-}
 }  // namespace conv_detail
 
 namespace ref {
@@ -129,7 +117,7 @@ template <class T>
 void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y,
                     const T* residual = nullptr) {
     const int64_t P = g.Ho() * g.Wo(), K = g.K();
-    conv_detail::for_each_image(B, [&](int64_t b) {
+    for_each_chunk(B, [&](int64_t b) {
         const T* xb = x + b * g.C * g.H * g.W;
         T* yb = y + b * g.O * P;
         const T* rb = residual ? residual + b * g.O * P : nullptr;
@@ -161,7 +149,7 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
             ref::gemm<T>(false, true, g.O, K, P, T(1), dy + b * g.O * P, P, col.data(), P, T(1), dw, K);
         }
     if (dx)  // images are independent: across threads
-        conv_detail::for_each_image(B, [&](int64_t b) {
+        for_each_chunk(B, [&](int64_t b) {
             std::vector<T> dcol(static_cast<size_t>(K * P));
             ref::gemm<T>(true, false, K, P, g.O, T(1), w, K, dy + b * g.O * P, P, T(0), dcol.data(), P);
             col2im_add(dcol.data(), g, dx + b * g.C * g.H * g.W);

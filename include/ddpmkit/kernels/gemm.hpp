@@ -394,10 +394,11 @@ inline void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
 
 }  // namespace gemm_detail
 
-// Runs fn(c) for the chunks c in [0, chunks) of a batch of images: with at least as many chunks
-// as threads, as parallel_for's ranges (each thread its own block of chunks first, the part of
-// the batch the layers before and after give it too), each chunk's GEMMs on its thread; with
-// fewer, in order, each GEMM on all threads. The same result either way.
+// Runs fn(c) for the chunks c in [0, chunks) of a batch (of images, or single images): with at
+// least as many chunks as threads, as parallel_for's ranges (each thread its own block of
+// chunks first, the part of the batch the layers before and after give it too), each chunk's
+// GEMMs on its thread; with fewer, in order, each GEMM on all threads. Either way each chunk's
+// result is computed the same way: the output does not depend on the thread count.
 template <class Fn>
 void for_each_chunk(int64_t chunks, const Fn& fn) {
     if (chunks >= num_threads())

@@ -179,7 +179,6 @@ inline int64_t images_per_gemm(int64_t P, int64_t rows, int64_t B) {
     return std::max<int64_t>(1, std::min({want, fit, B}));
 }
 
-
 // Every row of the stride-1 columns: fn(col, inside, x_off, ox0, ox1) for the row at offset
 // col of the columns (rows `ld` apart), whose source image row is inside the image or not;
 // positions ox in [ox0, ox1) read x at x_off + ox, the others are padding.

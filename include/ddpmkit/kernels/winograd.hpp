@@ -725,9 +725,8 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
         return std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, budget));
     };
     // F(4x4) where its GEMMs sum over 48 tiles or more. Against F(2x2) (AMD EPYC): 0.66 to 0.69
-    // of the time at 28x28; at 14x14, padded to 16x16, 0.77 to 0.88 with 112 to 144 tiles a
-    // GEMM, 0.83 to 0.94 with 48 to 64, but 1.24 to 1.35 with 32 (96 -> 64 channels); 1.17 at
-    // 7x7 (32 tiles: 8 images of 4).
+    // of the time at 28x28; at 14x14, padded to 16x16, 0.72 to 0.84 with 48 to 128 tiles a
+    // GEMM, but 1.24 to 1.35 with 32 (96 -> 64 channels); 1.17 at 7x7 (32 tiles: 8 images of 4).
     const Tiles f4(H, W, 4), f2(H, W, 2);
     const Tiles tl = images_per_gemm(f4) * f4.per_image() >= 48 ? f4 : f2;
     const int64_t points = tl.points(), nb = images_per_gemm(tl);

@@ -280,6 +280,31 @@ TEST_CASE("autograd: a released value is remade by the backward pass, with the s
     CHECK(std::any_of(kept[0].data(), kept[0].data() + kept[0].numel(), [](float g) { return g != 0.0f; }));
 }
 
+TEST_CASE("autograd: a released value read by several steps is remade once, then freed") {
+    // As in a U-Net's up path: the joined skip feeds GroupNorm + SiLU (itself released: its remake
+    // reads the join) and a 1x1 convolution whose output is the next convolution's residual.
+    Rng rng(13);
+    const VarF x(TensorF::randn({2, 4, 5, 5}, rng), true), skip(TensorF::randn({2, 4, 5, 5}, rng), true);
+    const VarF gamma(TensorF::rand({8}, rng, 0.5f, 1.5f), true), beta(TensorF::randn({8}, rng), true);
+    const VarF w(TensorF::randn({6, 8, 3, 3}, rng), true), w_skip(TensorF::randn({6, 8, 1, 1}, rng), true);
+    const VarF joined = concat<float>({x, skip}, 1);
+    const VarF a = group_norm_silu(joined, gamma, beta, 4);
+    const VarF y = conv2d(a, w, VarF(), 1, 1, conv2d(joined, w_skip, VarF(), 1, 0));
+    a.release();
+    joined.release();
+    int remakes = 0;
+    autograd::Node<float>& node = *joined.node();
+    node.recompute = [&remakes, join = node.recompute](const autograd::Node<float>& n) {
+        ++remakes;
+        return join(n);
+    };
+    sum(y * y).backward();
+    CHECK(remakes == 1);                   // three steps read it: the 1x1 convolution, a's remake, a's own
+    CHECK(!joined.node()->value.defined());  // freed after the last
+    CHECK(!a.node()->value.defined());
+    CHECK(std::any_of(skip.grad().data(), skip.grad().data() + skip.grad().numel(), [](float g) { return g != 0.0f; }));
+}
+
 TEST_CASE("autograd: graph_memory lists what a graph keeps by op, released values not") {
     const VarF x(TensorF({2, 3}, 1.0f), true);
     const VarF y = x * x;                       // 6 floats

@@ -67,7 +67,8 @@ struct Node {
     std::function<void(Node&)> backward;  // reads grad, accumulates into the parents' grads
     // Makes the value again from the parents' values, for ops whose value is cheap to remake
     // (a normalization, a copy): once the value is released (Var::release), the backward pass
-    // remakes it for each step that reads it. Such an op's own backward must not read its value.
+    // remakes it for the first step that reads it and frees it after the last. Such an op's own
+    // backward must not read its value.
     std::function<Tensor<T>(const Node&)> recompute;
     bool released = false;
 
@@ -173,7 +174,7 @@ public:
     // The same value, cut from the graph.
     Var detach() const { return Var(checked_value(), false); }
     // Frees this value until the backward pass needs it, which remakes it from the op's inputs
-    // for each step that reads it: activation memory for a little compute. Ops whose value is
+    // once, for the steps that read it: activation memory for a little compute. Ops whose value is
     // cheap to remake can (group_norm, group_norm_silu, concat, upsample_nearest2x); for any other
     // value, or outside a graph, it does nothing. Call it after the last forward op that reads it.
     void release() const {
@@ -209,20 +210,26 @@ public:
             if (!n->is_leaf()) n->grad = Tensor<T>();  // interior gradients start from zero on every pass
         node_->grad_buffer();
         for (int64_t i = 0; i < seed.numel(); ++i) node_->grad.data()[i] += seed.data()[i];
-        std::vector<Node*> remade;  // released values remade for one step, freed after it
+        // A released value is remade by its first reader and freed once its last reader has run
+        // (readers: the steps that take it as input, whose backward or remake may read it).
+        std::unordered_map<Node*, int> readers;
+        for (Node* n : order)
+            for (const auto& p : n->parents)
+                if (p->released) ++readers[p.get()];
         for (auto it = order.rbegin(); it != order.rend(); ++it) {
             Node* n = *it;
             if (n->is_leaf()) {  // its consumers come after it in the order: all have run
                 if (leaf_done) leaf_done(*n);
                 continue;
             }
-            if (!n->grad.defined()) continue;
-            for (const auto& p : n->parents) remake(*p, remade);
-            n->backward(*n);
-            for (Node* p : remade) p->value = Tensor<T>();
-            remade.clear();
-            if (autograd::anomaly().on) check_backward(*n);
-            n->grad = Tensor<T>();  // an interior gradient is not needed once passed on
+            if (n->grad.defined()) {
+                for (const auto& p : n->parents) remake(*p);
+                n->backward(*n);
+                if (autograd::anomaly().on) check_backward(*n);
+                n->grad = Tensor<T>();  // an interior gradient is not needed once passed on
+            }
+            for (const auto& p : n->parents)
+                if (p->released && --readers[p.get()] == 0) p->value = Tensor<T>();
         }
     }
 
@@ -258,12 +265,11 @@ private:
                                    " was read after release(): release a value only after its last forward use");
         return node_->value;
     }
-    // Remakes a released value (and first any released input it is made from), listed in `remade`.
-    static void remake(Node& n, std::vector<Node*>& remade) {
+    // Remakes a released value that is not at hand (and first any released input it is made from).
+    static void remake(Node& n) {
         if (!n.released || n.value.defined()) return;
-        for (const auto& p : n.parents) remake(*p, remade);
+        for (const auto& p : n.parents) remake(*p);
         n.value = n.recompute(n);
-        remade.push_back(&n);
     }
 
     // The gradients n's backward step passed to its inputs, each named by its op or parameter.

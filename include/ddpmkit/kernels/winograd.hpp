@@ -185,40 +185,46 @@ inline simd::vfloat load_lanes(const float* p, int w) {
     return w == simd::kWidth ? simd::load(p) : simd::load_partial(p, w);
 }
 
-// S[r] for r < rows: image row 4 ty + r + offset of every tile row ty of channel ch of the n
-// images x [n, C, H, W], as 4 tw floats (0 outside the image), the tiles of all the images
-// side by side in V's order: float 4 t + j of S[r] is column 4 tx + j of that row of tile t.
-// The rows are read in order, and the next channel's prefetched: the images' channels lie far
-// apart, each too short a stream for the hardware prefetchers (without the hint the input
-// transform spent 40 % of its time waiting on these loads).
-inline void gather_tile_rows(const float* x, int64_t n, int64_t C, int64_t ch, const Tiles& tl, int rows, int64_t offset,
-                             float* S) {
-    using namespace simd;
-    const int64_t H = tl.H, W = tl.W, row = 4 * tl.tw;
-    // The copy is this loop rather than simd::copy and fill_zero, which GCC turned into memmove
-    // calls (12 % of the transform's time in a profile, for rows of 28 floats).
-    const auto put = [&](const float* src, int64_t avail, int64_t r, int64_t b, int64_t ty) {
-        float* dst = S + ((r * n + b) * tl.th + ty) * row;
-        for (int64_t i = 0; i < row; i += kWidth) {
-            const int cnt = static_cast<int>(std::min<int64_t>(kWidth, row - i));
-            const int64_t m = std::clamp<int64_t>(avail - i, 0, cnt);
-            store_partial(dst + i, load_lanes(src + i, static_cast<int>(m)), cnt);
-        }
-    };
-    for (int64_t b = 0; b < n; ++b) {
-        for (int64_t r = 0; r < rows; ++r)  // the rows outside the image
-            for (int64_t ty = 0; ty < tl.th; ++ty)
-                if (4 * ty + r + offset < 0 || 4 * ty + r + offset >= H) put(x, 0, r, b, ty);
-        for (int64_t y = 0; y < H; ++y) {  // image row y in order: row r of tile row ty, and row r + 4 of the one above
-            const int64_t p = y - offset;
-            const float* src = x + ((b * C + ch) * H + y) * W;
-            for (int64_t r = p % 4, ty = p / 4; r < rows && ty >= 0; r += 4, --ty)
-                if (ty < tl.th) put(src, W, r, b, ty);
-            if (ch + 1 < C)  // the same row of the next channel, towards the cache
-                for (int64_t i = 0; i < W; i += 16) simd::prefetch(src + H * W + i);
+// S[r] for r < rows: image row 4 ty + r + offset of every tile row ty of the n images, as
+// 4 tw floats (0 outside the image), the tiles of all the images side by side in V's order:
+// float 4 t + j of S[r] is column 4 tx + j of that row of tile t. The rows outside the image
+// are zeroed once (zero_outside); gather then copies one channel's rows.
+struct TileRows {
+    int64_t H, W, th, row, n, rows, offset;
+    TileRows(const Tiles& tl, int64_t images, int64_t rows_, int64_t offset_)
+        : H(tl.H), W(tl.W), th(tl.th), row(4 * tl.tw), n(images), rows(rows_), offset(offset_) {}
+    void zero_outside(float* S) const {
+        for (int64_t r = 0; r < rows; ++r)
+            for (int64_t b = 0; b < n; ++b)
+                for (int64_t ty = 0; ty < th; ++ty)
+                    if (4 * ty + r + offset < 0 || 4 * ty + r + offset >= H) simd::fill_zero(S + ((r * n + b) * th + ty) * row, row);
+    }
+    // Channel ch of x [n, C, H, W]; each image's next channel is sent towards the cache (the images' channels lie far apart, each too short a stream for
+    // the hardware prefetchers: without the hint the input transform spent 40 % of its time
+    // waiting on these loads). Each row is copied as whole vectors and one tail vector of fixed
+    // counts (a copy loop that worked out its masks per vector, with the sizes read back from
+    // memory after every vector store, took twice the time).
+    void gather(const float* x, int64_t C, int64_t ch, float* S) const {
+        using namespace simd;
+        const int64_t h = H, w = W, tiles_high = th, len = row, images = n, count = rows, off = offset;
+        const int64_t whole = w / kWidth;
+        const int tail_in = static_cast<int>(w - whole * kWidth), tail_out = static_cast<int>(len - whole * kWidth);
+        for (int64_t b = 0; b < images; ++b) {
+            const float* image = x + (b * C + ch) * h * w;
+            for (int64_t ty = 0; ty < tiles_high; ++ty) {
+                const int64_t first = std::max<int64_t>(0, -(4 * ty + off)), last = std::min(count, h - 4 * ty - off);
+                for (int64_t r = first; r < last; ++r) {
+                    const float* src = image + (4 * ty + r + off) * w;
+                    float* dst = S + ((r * images + b) * tiles_high + ty) * len;
+                    for (int64_t i = 0; i < whole; ++i) store(dst + i * kWidth, load(src + i * kWidth));
+                    if (tail_out > 0) store_partial(dst + whole * kWidth, load_partial(src + whole * kWidth, tail_in), tail_out);
+                }
+            }
+            if (ch + 1 < C)
+                for (int64_t i = 0; i < h * w; i += 16) prefetch(image + h * w + i);
         }
     }
-}
+};
 
 // V[xi][c][t] = (B^T d B)[xi] for the patches of n images x [n, C, H, W]; the tiles of image b
 // at columns b th tw + t of V (t = ty tw + tx), its rows `ld` apart and planes xi `plane`
@@ -232,11 +238,13 @@ inline void transform_input(const float* x, int64_t n, int64_t C, const Tiles& t
     using namespace simd;
     const int64_t tw = tl.tw, N = n * tl.per_image();
     std::vector<float> S(static_cast<size_t>(6 * 4 * N));
+    const TileRows gather(tl, n, 6, -1);  // patch row r: image row 4 ty + r - 1
+    gather.zero_outside(S.data());
     std::vector<float> column(static_cast<size_t>(N));  // tx of tile t, as a float
     for (int64_t t = 0; t < N; ++t) column[static_cast<size_t>(t)] = static_cast<float>(t % tw);
     const vfloat first = set1(0.5f), last = set1(static_cast<float>(tw) - 1.5f);  // tx < 0.5: the first tile of a row
     for (int64_t ch = 0; ch < C; ++ch) {
-        gather_tile_rows(x, n, C, ch, tl, 6, -1, S.data());  // patch row r: image row 4 ty + r - 1
+        gather.gather(x, C, ch, S.data());
         float* out = V + ch * ld;
         for (int64_t t = 0; t < N; t += kWidth) {
             const int w = static_cast<int>(std::min<int64_t>(kWidth, N - t));
@@ -308,16 +316,26 @@ inline void transform_output(const float* M, int64_t ld, int64_t plane, int64_t 
                 for (int v = 0; v < 4; ++v) store(R.data() + r * rows_apart + 4 * t + v * kWidth, px[v]);
             }
         }
+        // R's rows into the images: whole vectors, then a tail of fixed count (see TileRows::gather)
         const vfloat add_o = set1(bias ? bias[o] : 0.0f);
+        const int64_t whole = W / kWidth;
+        const int tail = static_cast<int>(W - whole * kWidth);
+        const float* R0 = R.data();
         for (int64_t b = 0; b < n; ++b)
             for (int64_t py = 0; py < H; ++py) {
-                const float* src = R.data() + (py % 4) * rows_apart + (b * T + py / 4 * tw) * 4;
+                const float* src = R0 + (py % 4) * rows_apart + (b * T + py / 4 * tw) * 4;
                 const int64_t at = ((b * O + o) * H + py) * W;
-                for (int64_t i = 0; i < W; i += kWidth) {
-                    const int cnt = static_cast<int>(std::min<int64_t>(kWidth, W - i));
-                    vfloat val = add(load_partial(src + i, cnt), add_o);
-                    if (residual) val = add(val, load_partial(residual + at + i, cnt));
-                    store_partial(y + at + i, val, cnt);
+                float* dst = y + at;
+                if (residual) {
+                    const float* res = residual + at;
+                    for (int64_t i = 0; i < whole * kWidth; i += kWidth) store(dst + i, add(add(load(src + i), add_o), load(res + i)));
+                    if (tail > 0) {
+                        const int64_t i = whole * kWidth;
+                        store_partial(dst + i, add(add(load_partial(src + i, tail), add_o), load_partial(res + i, tail)), tail);
+                    }
+                } else {
+                    for (int64_t i = 0; i < whole * kWidth; i += kWidth) store(dst + i, add(load(src + i), add_o));
+                    if (tail > 0) store_partial(dst + whole * kWidth, add(load_partial(src + whole * kWidth, tail), add_o), tail);
                 }
             }
     }
@@ -345,8 +363,10 @@ inline void transform_output_grad(const float* dy, int64_t n, int64_t O, const T
     using namespace simd;
     const int64_t N = n * tl.per_image();
     std::vector<float> S(static_cast<size_t>(4 * 4 * N));
+    const TileRows gather(tl, n, 4, 0);
+    gather.zero_outside(S.data());
     for (int64_t o = 0; o < O; ++o) {
-        gather_tile_rows(dy, n, O, o, tl, 4, 0, S.data());
+        gather.gather(dy, O, o, S.data());
         float* out = Mg + o * ld;
         for (int64_t t = 0; t < N; t += kWidth) {
             const int w = static_cast<int>(std::min<int64_t>(kWidth, N - t));

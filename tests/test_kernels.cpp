@@ -378,7 +378,7 @@ const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 
                                    {13, 16, 2, 3, 18, 3, 1, 1}, {20, 64, 7, 7, 64, 3, 1, 1},
                                    {2, 3, 9, 37, 4, 3, 1, 1},   {1, 2, 6, 67, 3, 3, 1, 1},  // rows of several vectors
                                    {2, 20, 4, 4, 16, 3, 1, 1},  {3, 16, 11, 68, 20, 3, 1, 1}, {4, 16, 3, 8, 17, 3, 1, 1},
-                                   {24, 16, 14, 14, 16, 3, 1, 1}};
+                                   {24, 16, 14, 14, 16, 3, 1, 1}, {2, 3, 5, 70, 4, 3, 2, 1}};  // stride-2 rows of 3 vectors
 }  // namespace
 
 // The output and the gradients of the input and the weights are checked against the sums of

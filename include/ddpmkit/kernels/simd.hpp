@@ -1,7 +1,7 @@
 // ddpmkit — the SIMD primitive set, and vector math written once on top of it.
 //
 // Each arch file specializes the same primitives (load, store, load_partial,
-// store_partial, set1, add, mul, fmadd, min, max, round, pow2, frexp_*, select_less,
+// store_partial, set1, add, mul, fmadd, min, max, round, scale2, frexp_*, select_less,
 // unzip, zip, slide_down, slide_up, transpose, reduce_*) and the GEMM's register tile for
 // one instruction set; the kernels use only these names, never intrinsics, and are written
 // once for all of them. The scalar architecture is a vector of one float (arch/scalar.hpp).
@@ -43,7 +43,7 @@ inline vfloat exp(vfloat x) {
     p = fmadd(p, r, set1(1.6666665459e-1f));
     p = fmadd(p, r, set1(5.0000001201e-1f));
     p = fmadd(mul(p, r), r, add(r, set1(1.0f)));
-    return mul(p, pow2(n));
+    return scale2(p, n);
 }
 
 // log(x) for finite x > 0 (callers route other inputs to the scalar reference):

@@ -29,10 +29,10 @@ inline vfloat min(vfloat a, vfloat b) { return _mm256_min_ps(a, b); }
 inline vfloat max(vfloat a, vfloat b) { return _mm256_max_ps(a, b); }
 inline vfloat sqrt(vfloat a) { return _mm256_sqrt_ps(a); }
 inline vfloat round(vfloat a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-// 2^n for integral n in [-126, 127].
-inline vfloat pow2(vfloat n) {
+// x 2^n for integral n in [-126, 127]: times 2^n built in the exponent bits.
+inline vfloat scale2(vfloat x, vfloat n) {
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
+    return _mm256_mul_ps(x, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
 }
 // x = mantissa * 2^exponent with mantissa in [0.5, 1), for finite x > 0 (normal numbers).
 inline vfloat frexp_mantissa(vfloat x) {

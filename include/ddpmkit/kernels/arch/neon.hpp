@@ -29,10 +29,10 @@ inline vfloat min(vfloat a, vfloat b) { return vminq_f32(a, b); }
 inline vfloat max(vfloat a, vfloat b) { return vmaxq_f32(a, b); }
 inline vfloat sqrt(vfloat a) { return vsqrtq_f32(a); }
 inline vfloat round(vfloat a) { return vrndnq_f32(a); }
-// 2^n for integral n in [-126, 127].
-inline vfloat pow2(vfloat n) {
+// x 2^n for integral n in [-126, 127]: times 2^n built in the exponent bits.
+inline vfloat scale2(vfloat x, vfloat n) {
     const int32x4_t e = vaddq_s32(vcvtnq_s32_f32(n), vdupq_n_s32(127));
-    return vreinterpretq_f32_s32(vshlq_n_s32(e, 23));
+    return vmulq_f32(x, vreinterpretq_f32_s32(vshlq_n_s32(e, 23)));
 }
 // x = mantissa * 2^exponent with mantissa in [0.5, 1), for finite x > 0 (normal numbers).
 inline vfloat frexp_mantissa(vfloat x) {

@@ -40,12 +40,12 @@ inline vfloat min(vfloat a, vfloat b) { return a < b ? a : b; }
 inline vfloat max(vfloat a, vfloat b) { return a > b ? a : b; }
 inline vfloat sqrt(vfloat a) { return std::sqrt(a); }
 inline vfloat round(vfloat a) { return std::nearbyint(a); }  // ties to even, as the vector rounds
-// 2^n for integral n in [-126, 127].
-inline vfloat pow2(vfloat n) {
+// x 2^n for integral n in [-126, 127]: times 2^n built in the exponent bits.
+inline vfloat scale2(vfloat x, vfloat n) {
     const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
-    float x;
-    std::memcpy(&x, &bits, sizeof x);
-    return x;
+    float p;
+    std::memcpy(&p, &bits, sizeof p);
+    return x * p;
 }
 // x = mantissa * 2^exponent with mantissa in [0.5, 1), for finite x > 0.
 inline vfloat frexp_mantissa(vfloat x) {

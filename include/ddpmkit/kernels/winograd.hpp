@@ -199,10 +199,11 @@ struct TileRows {
                 for (int64_t ty = 0; ty < th; ++ty)
                     if (4 * ty + r + offset < 0 || 4 * ty + r + offset >= H) simd::fill_zero(S + ((r * n + b) * th + ty) * row, row);
     }
-    // Channel ch of x [n, C, H, W]; each image's next channel is sent towards the cache (the images' channels lie far apart, each too short a stream for
-    // the hardware prefetchers: without the hint the input transform spent 40 % of its time
-    // waiting on these loads). Each row is copied as whole vectors and one tail vector of fixed
-    // counts (a copy loop that worked out its masks per vector, with the sizes read back from
+    // Channel ch of x [n, C, H, W]. Each image's next channel is sent towards the cache: the
+    // images' channels lie far apart, each too short a stream for the hardware prefetchers
+    // (without the hint the input transform spent 40 % of its time waiting on these loads).
+    // Each row is copied as whole vectors and one tail vector of fixed counts, the sizes in
+    // locals (a loop that worked out its masks per vector, with the sizes read back from
     // memory after every vector store, took twice the time).
     void gather(const float* x, int64_t C, int64_t ch, float* S) const {
         using namespace simd;

@@ -205,7 +205,7 @@ inline void copy_even(const float* src, float* dst, int64_t m) {
     const int64_t span = 2 * m - 1;
     for (int64_t k = 0; k < m; k += kWidth) {
         const int64_t at = 2 * k;
-        const vfloat a = load_partial(src + at, static_cast<int>(std::clamp<int64_t>(span - at, 0, kWidth)));
+        const vfloat a = load_partial(src + at, static_cast<int>(std::min<int64_t>(span - at, kWidth)));
         const int64_t rest = span - at - kWidth;
         const vfloat b = rest > 0 ? load_partial(src + at + kWidth, static_cast<int>(std::min<int64_t>(rest, kWidth))) : zero();
         vfloat even, odd;

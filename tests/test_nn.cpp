@@ -2,7 +2,9 @@
 // names and size, the golden comparison against PyTorch, save/load.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -424,4 +426,59 @@ TEST_CASE("nn: gradcheck of group_norm_silu with a shift, and it equals group_no
         for (int64_t i = 0; i < got.numel(); ++i) CHECK(got.data()[i] == doctest::Approx(want.data()[i]).epsilon(1e-4).scale(1));
     CHECK_THROWS_WITH_AS(group_norm_silu(x, gamma, beta, 8, 1e-5, VarF(TensorF({3, 16}))),
                          doctest::Contains("(input, shift) do not fit"), ShapeError);
+}
+
+TEST_CASE("nn: gradcheck of group_norm_silu_conv2d, with a shift, bias and residual") {
+    check_gradients(
+        [](const Inputs& v) { return group_norm_silu_conv2d(v[0], v[1], v[2], 2, 1e-5, v[3], v[4], v[5], 1, 1, v[6]); },
+        {leaf({2, 4, 5, 5}, 1), leaf({4}, 2), leaf({4}, 3), leaf({2, 4}, 4), leaf({3, 4, 3, 3}, 5), leaf({3}, 6),
+         leaf({2, 3, 5, 5}, 7)});
+    check_gradients([](const Inputs& v) { return group_norm_silu_conv2d(v[0], v[1], v[2], 1, 1e-5, VarD(), v[3], VarD(), 2, 0); },
+                    {leaf({2, 2, 5, 5}, 8), leaf({2}, 9), leaf({2}, 10), leaf({3, 2, 3, 3}, 11)});
+}
+
+TEST_CASE("nn: group_norm_silu_conv2d equals conv2d of group_norm_silu bit for bit, its activation made as convolved") {
+    // 16 channels take the Winograd path, which makes the activation a few images at a time (at
+    // 28x28 its F(4x4) tiles, at 7x7 F(2x2)); 8 channels the im2col path, which makes it whole.
+    struct Case {
+        int64_t B, C, side, O;
+    };
+    for (const Case& c : {Case{5, 16, 28, 8}, Case{9, 32, 7, 16}, Case{3, 8, 9, 4}}) {
+        INFO("B " << c.B << " C " << c.C << " side " << c.side);
+        Rng rng(21);
+        const Shape sx{c.B, c.C, c.side, c.side};
+        VarF x(TensorF::randn(sx, rng), true), gamma(TensorF::rand({c.C}, rng, 0.5f, 1.5f), true),
+            beta(TensorF::randn({c.C}, rng), true), shift(TensorF::randn({c.B, c.C}, rng), true),
+            w(TensorF::randn({c.O, c.C, 3, 3}, rng), true), b(TensorF::randn({c.O}, rng), true),
+            residual(TensorF::randn({c.B, c.O, c.side, c.side}, rng), true);
+        const std::vector<VarF*> leaves = {&x, &gamma, &beta, &shift, &w, &b, &residual};
+        const TensorF seed = TensorF::randn({c.B, c.O, c.side, c.side}, rng);
+        auto run = [&](bool fused) {
+            for (VarF* v : leaves) v->zero_grad();
+            VarF y;
+            if (fused) {
+                y = group_norm_silu_conv2d(x, gamma, beta, 4, 1e-5, shift, w, b, 1, 1, residual);
+            } else {
+                const VarF a = group_norm_silu(x, gamma, beta, 4, 1e-5, shift);
+                y = conv2d(a, w, b, 1, 1, residual);
+            }
+            y.backward(seed);
+            std::vector<TensorF> out = {y.value().clone()};
+            for (VarF* v : leaves) out.push_back(v->grad().clone());
+            return out;
+        };
+        const std::vector<TensorF> fused = run(true), plain = run(false);
+        for (size_t i = 0; i < fused.size(); ++i) {
+            INFO("tensor " << i << " (0: y, then the gradients of x, gamma, beta, shift, w, b, residual)");
+            REQUIRE(fused[i].shape() == plain[i].shape());
+            CHECK(std::memcmp(fused[i].data(), plain[i].data(), sizeof(float) * static_cast<size_t>(fused[i].numel())) == 0);
+        }
+        CHECK(std::any_of(fused[1].data(), fused[1].data() + fused[1].numel(), [](float g) { return g != 0.0f; }));
+    }
+    Rng rng(3);
+    const VarF x(TensorF::randn({2, 4, 5, 5}, rng)), gamma(TensorF::ones({4})), beta(TensorF::zeros({4}));
+    CHECK_THROWS_WITH_AS(group_norm_silu_conv2d(x, gamma, beta, 3, 1e-5, VarF(), VarF(TensorF({2, 4, 3, 3})), VarF()),
+                         doctest::Contains("group_norm_silu_conv2d"), ShapeError);
+    CHECK_THROWS_WITH_AS(group_norm_silu_conv2d(x, gamma, beta, 2, 1e-5, VarF(), VarF(TensorF({2, 3, 3, 3})), VarF()),
+                         doctest::Contains("(input, weight) do not fit x [B, C, H, W]"), ShapeError);
 }

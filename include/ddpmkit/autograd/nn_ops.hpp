@@ -1,5 +1,5 @@
 // ddpmkit — the differentiable ops of neural-network layers, each with a hand-written
-// backward on the kernels: linear, conv2d, group_norm, group_norm_silu, attention,
+// backward on the kernels: linear, conv2d, group_norm, group_norm_silu, group_norm_silu_conv2d, attention,
 // upsample_nearest2x, embedding, dropout. Shape letters: B batch, C channels, H W size, O out channels/features.
 #pragma once
 
@@ -51,18 +51,42 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b) {
 // Cross-correlation of x [B, C, H, W] with w [O, C, kh, kw], plus b [O] (or undefined), plus
 // `residual` [B, O, Ho, Wo] (or undefined): a residual connection added where the output is
 // written, without a tensor for the convolution alone.
+namespace detail {
+// The geometry of op's convolution of x [B, C, H, W] with w [O, C, kh, kw], b [O] (or
+// undefined) and a residual [B, O, Ho, Wo] (or undefined); throws shape_error on a misfit.
+template <class T>
+kernels::ConvGeometry conv_geometry(const char* op, const Shape& sx, const Var<T>& w, const Var<T>& b, int64_t stride,
+                                    int64_t pad, const Var<T>& residual) {
+    const Shape& sw = w.shape();
+    if (sx.rank() != 4 || sw.rank() != 4 || sx[1] != sw[1] || (b.defined() && b.shape() != Shape{sw[0]}) || stride < 1 ||
+        pad < 0 || sx[2] + 2 * pad < sw[2] || sx[3] + 2 * pad < sw[3])
+        throw shape_error(op, sx, sw, "(input, weight) do not fit x [B, C, H, W], w [O, C, kh, kw], b [O]");
+    const kernels::ConvGeometry g{sx[1], sx[2], sx[3], sw[0], sw[2], sw[3], stride, pad};
+    const Shape so{sx[0], g.O, g.Ho(), g.Wo()};
+    if (residual.defined() && residual.shape() != so) throw shape_error(op, so, residual.shape(), "(output, residual) differ");
+    return g;
+}
+
+// Throws shape_error unless x [B, C, ...] splits into `groups` groups of channels with gamma,
+// beta [C] and shift [B, C] (or undefined).
+template <class T>
+void check_group_norm(const char* op, const Shape& sx, const Var<T>& gamma, const Var<T>& beta, int64_t groups,
+                      const Var<T>& shift) {
+    if (sx.rank() < 2 || groups < 1 || sx[1] % groups != 0 || gamma.shape() != Shape{sx[1]} || beta.shape() != Shape{sx[1]})
+        throw shape_error(op, sx, gamma.shape(),
+                          "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
+                              " groups, weight and bias [C]");
+    if (shift.defined() && shift.shape() != Shape{sx[0], sx[1]})
+        throw shape_error(op, sx, shift.shape(), "(input, shift) do not fit x [B, C, ...], shift [B, C]");
+}
+}  // namespace detail
+
 template <class T>
 Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride = 1, int64_t pad = 0,
               const Var<T>& residual = Var<T>()) {
-    const Shape &sx = x.shape(), &sw = w.shape();
-    if (sx.rank() != 4 || sw.rank() != 4 || sx[1] != sw[1] || (b.defined() && b.shape() != Shape{sw[0]}) || stride < 1 ||
-        pad < 0 || sx[2] + 2 * pad < sw[2] || sx[3] + 2 * pad < sw[3])
-        throw shape_error("conv2d", sx, sw, "(input, weight) do not fit x [B, C, H, W], w [O, C, kh, kw], b [O]");
-    const kernels::ConvGeometry g{sx[1], sx[2], sx[3], sw[0], sw[2], sw[3], stride, pad};
-    const Shape so{sx[0], g.O, g.Ho(), g.Wo()};
-    if (residual.defined() && residual.shape() != so)
-        throw shape_error("conv2d", so, residual.shape(), "(output, residual) differ");
-    Tensor<T> y = Tensor<T>::empty(so);
+    const Shape& sx = x.shape();
+    const kernels::ConvGeometry g = detail::conv_geometry("conv2d", sx, w, b, stride, pad, residual);
+    Tensor<T> y = Tensor<T>::empty({sx[0], g.O, g.Ho(), g.Wo()});
     kernels::conv2d_forward(x.value().data(), sx[0], w.value().data(), b.defined() ? b.value().data() : nullptr, g, y.data(),
                             residual.defined() ? residual.value().data() : nullptr);
     std::vector<Var<T>> inputs = {x, w};
@@ -88,10 +112,7 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, int64_t stride 
 template <class T>
 Var<T> group_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int64_t groups, double eps = 1e-5) {
     const Shape& sx = x.shape();
-    if (sx.rank() < 2 || groups < 1 || sx[1] % groups != 0 || gamma.shape() != Shape{sx[1]} || beta.shape() != Shape{sx[1]})
-        throw shape_error("group_norm", sx, gamma.shape(),
-                          "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
-                              " groups, weight and bias [C]");
+    detail::check_group_norm("group_norm", sx, gamma, beta, groups, Var<T>());
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
     // The normalized value, with its statistics computed, or, remaking a released value, given.
     const auto normalize = [B, C, HW, groups, eps](const Tensor<T>& xv, const T* gm, const T* bt, Tensor<T> mean, Tensor<T> rstd,
@@ -127,12 +148,7 @@ template <class T>
 Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int64_t groups, double eps = 1e-5,
                        const Var<T>& shift = Var<T>()) {
     const Shape& sx = x.shape();
-    if (sx.rank() < 2 || groups < 1 || sx[1] % groups != 0 || gamma.shape() != Shape{sx[1]} || beta.shape() != Shape{sx[1]})
-        throw shape_error("group_norm_silu", sx, gamma.shape(),
-                          "(input, weight) do not fit x [B, C, ...] with C divisible by " + std::to_string(groups) +
-                              " groups, weight and bias [C]");
-    if (shift.defined() && shift.shape() != Shape{sx[0], sx[1]})
-        throw shape_error("group_norm_silu", sx, shift.shape(), "(input, shift) do not fit x [B, C, ...], shift [B, C]");
+    detail::check_group_norm("group_norm_silu", sx, gamma, beta, groups, shift);
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
     // The value, with its statistics computed, or, remaking a released value, given.
     const auto normalize = [B, C, HW, groups, eps](const Tensor<T>& xv, const T* gm, const T* bt, const T* sh, Tensor<T> mean,
@@ -168,6 +184,74 @@ Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
             const autograd::Node<T>* ns = self.parents.size() > 3 ? self.parents[3].get() : nullptr;
             return normalize(self.parents[0]->value, self.parents[1]->value.data(), self.parents[2]->value.data(),
                              ns ? ns->value.data() : nullptr, mean, rstd, true);
+        });
+}
+
+// conv2d(group_norm_silu(x, gamma, beta, groups, eps, shift), w, b, stride, pad, residual) in
+// one op: the U-Net's norm, activation and convolution. The activation a is never stored: the
+// forward pass computes the GroupNorm statistics only, and the convolution makes a a few
+// images at a time as it reads them (kernels::ConvInput), as the backward pass does again
+// for the weight gradient; the convolution's input gradient da goes to group_norm_silu's
+// backward. The values are those of the two ops (a released and remade) bit for bit, without
+// writing a out or remaking it whole (unless the convolution is not Winograd's: then a is
+// made whole for it).
+template <class T>
+Var<T> group_norm_silu_conv2d(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int64_t groups, double eps,
+                              const Var<T>& shift, const Var<T>& w, const Var<T>& b, int64_t stride = 1, int64_t pad = 0,
+                              const Var<T>& residual = Var<T>()) {
+    const Shape& sx = x.shape();
+    detail::check_group_norm("group_norm_silu_conv2d", sx, gamma, beta, groups, shift);
+    const kernels::ConvGeometry g = detail::conv_geometry("group_norm_silu_conv2d", sx, w, b, stride, pad, residual);
+    const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
+    Tensor<T> mean({B, groups}), rstd({B, groups});
+    const T* sh = shift.defined() ? shift.value().data() : nullptr;
+    kernels::group_norm_silu_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps,
+                                     static_cast<T*>(nullptr), mean.data(), rstd.data(), sh);  // the statistics only
+    // a = SiLU(GroupNorm(x + shift)) of images [b0, b0 + n), from the statistics
+    const auto activation = [C, HW, groups, eps, mean, rstd](const Tensor<T>& xv, const Tensor<T>& gm, const Tensor<T>& bt,
+                                                              const T* sh) {
+        return kernels::ConvInput<T>([=](int64_t b0, int64_t n, T* dst) mutable {
+            kernels::group_norm_silu_forward(xv.data() + b0 * C * HW, n, C, HW, groups, gm.data(), bt.data(), eps, dst,
+                                             mean.data() + b0 * groups, rstd.data() + b0 * groups, sh ? sh + b0 * C : nullptr,
+                                             true);
+        });
+    };
+    Tensor<T> y = Tensor<T>::empty({B, g.O, g.Ho(), g.Wo()});
+    kernels::conv2d_forward(activation(x.value(), gamma.value(), beta.value(), sh), B, w.value().data(),
+                            b.defined() ? b.value().data() : nullptr, g, y.data(),
+                            residual.defined() ? residual.value().data() : nullptr);
+    std::vector<Var<T>> inputs = {x, gamma, beta, w};
+    for (const Var<T>* v : {&shift, &b, &residual})
+        if (v->defined()) inputs.push_back(*v);
+    const bool has_shift = shift.defined(), has_b = b.defined(), has_residual = residual.defined();
+    return Var<T>::make(
+        y, "group_norm_silu_conv2d", inputs,
+        [g, B, C, HW, groups, mean, rstd, activation, has_shift, has_b, has_residual](autograd::Node<T>& self) {
+            autograd::Node<T>& nx = *self.parents[0];
+            autograd::Node<T>& ng = *self.parents[1];
+            autograd::Node<T>& nbeta = *self.parents[2];
+            autograd::Node<T>& nw = *self.parents[3];
+            size_t next = 4;
+            autograd::Node<T>* ns = has_shift ? self.parents[next++].get() : nullptr;
+            autograd::Node<T>* nb = has_b ? self.parents[next++].get() : nullptr;
+            autograd::Node<T>* nr = has_residual ? self.parents[next].get() : nullptr;
+            const T* sh = ns ? ns->value.data() : nullptr;
+            const bool need_da = nx.requires_grad || ng.requires_grad || nbeta.requires_grad || (ns && ns->requires_grad);
+            Tensor<T> da = need_da ? Tensor<T>::empty(nx.value.shape()) : Tensor<T>();
+            kernels::conv2d_backward(activation(nx.value, ng.value, nbeta.value, sh), B, nw.value.data(), g, self.grad.data(),
+                                     need_da ? da.data() : nullptr, nw.requires_grad ? nw.grad_buffer().data() : nullptr,
+                                     nb && nb->requires_grad ? nb->grad_buffer().data() : nullptr, false);
+            if (need_da) {
+                bool add_dx = true;  // set before the call: argument order is unspecified
+                T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
+                kernels::group_norm_silu_backward(nx.value.data(), da.data(), B, C, HW, groups, ng.value.data(),
+                                                  nbeta.value.data(), mean.data(), rstd.data(), dx,
+                                                  ng.requires_grad ? ng.grad_buffer().data() : nullptr,
+                                                  nbeta.requires_grad ? nbeta.grad_buffer().data() : nullptr, add_dx, sh,
+                                                  ns && ns->requires_grad ? ns->grad_buffer().data() : nullptr);
+            }
+            // dresidual = dy: last, so that it can take self.grad itself (dropped after this function)
+            if (nr && nr->requires_grad) autograd::accumulate(*nr, self.grad, T(1), true);
         });
 }
 

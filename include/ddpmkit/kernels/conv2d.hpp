@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "ddpmkit/config.hpp"
@@ -104,6 +105,9 @@ void col2im_add(const T* col, const ConvGeometry& g, T* x) {
 }
 
 namespace conv_detail {
+template <class T>
+using NonDeduced = typename std::enable_if<true, T>::type;  // T, not deduced from an argument of this type
+
 template <class T>
 std::vector<T>& columns() {
     thread_local std::vector<T> buffer;
@@ -342,26 +346,30 @@ inline bool use_winograd(const ConvGeometry& g) {
 
 // y[b] = W * x[b] + bias + residual[b]; x [B, C, H, W], w [O, K], bias [O] or null, y and
 // residual [B, O, Ho, Wo] (a residual connection added as y is written; null: none).
+// x: a pointer, or images made on demand (ConvInput; made whole where the path is not Winograd's).
 template <class T>
-void conv2d_forward(const T* x, int64_t B, const T* w, const T* bias, const ConvGeometry& g, T* y,
-                    const T* residual = nullptr) {
+void conv2d_forward(const ConvInput<conv_detail::NonDeduced<T>>& x, int64_t B, const T* w, const T* bias, const ConvGeometry& g,
+                    T* y, const T* residual = nullptr) {
+    std::vector<T> made;  // x made whole, if it is made and must be
     if constexpr (use_simd<T>()) {
         if (B <= 0 || g.O <= 0) return;
         if (conv_detail::use_winograd(g))
             winograd::forward(x, B, g.C, g.O, g.H, g.W, w, bias, residual, y);
         else
-            conv_detail::forward(x, B, w, bias, g, y, residual);
+            conv_detail::forward(x.images(0, B, g.C * g.H * g.W, made), B, w, bias, g, y, residual);
         return;
     }
-    ref::conv2d_forward(x, B, w, bias, g, y, residual);
+    ref::conv2d_forward(x.images(0, B, g.C * g.H * g.W, made), B, w, bias, g, y, residual);
 }
 
 // Accumulates the gradients of conv2d_forward: dx += W^T dy (folded), dw += dy col^T,
 // db += sum of dy over batch and positions. Any of dx, dw, db may be null. With add_dx
 // false, dx is overwritten (it may hold anything before).
 template <class T>
-void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, const T* dy, T* dx, T* dw, T* db,
-                     bool add_dx = true) {
+void conv2d_backward(const ConvInput<conv_detail::NonDeduced<T>>& x, int64_t B, const T* w, const ConvGeometry& g, const T* dy,
+                     T* dx, T* dw, T* db, bool add_dx = true) {
+    std::vector<T> made;  // x (read for dw only) made whole, if it is made and must be
+    const auto whole_x = [&] { return dw ? x.images(0, B, g.C * g.H * g.W, made) : nullptr; };
     if constexpr (use_simd<T>()) {
         if (B <= 0 || g.O <= 0) return;
         const int64_t P = g.Ho() * g.Wo();
@@ -377,11 +385,11 @@ void conv2d_backward(const T* x, int64_t B, const T* w, const ConvGeometry& g, c
             if (dx) winograd::backward_data(B, g.C, g.O, g.H, g.W, w, dy, dx, add_dx);
             return;
         }
-        if (dw) conv_detail::backward_weight(x, B, g, dy, dw);
+        if (dw) conv_detail::backward_weight(whole_x(), B, g, dy, dw);
         if (dx) conv_detail::backward_data(B, w, g, dy, dx, add_dx);
         return;
     }
-    ref::conv2d_backward(x, B, w, g, dy, dx, dw, db, add_dx);
+    ref::conv2d_backward(whole_x(), B, w, g, dy, dx, dw, db, add_dx);
 }
 
 }  // namespace kernels

@@ -29,6 +29,7 @@ namespace kernels {
 namespace ref {
 
 // Also saves mean and rstd [B, G] for the backward pass; with known_stats, uses them instead.
+// With y null, the statistics only.
 template <class T>
 void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta, double eps,
                         T* y, T* mean, T* rstd, bool known_stats = false) {
@@ -44,6 +45,7 @@ void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G,
             mean[t] = static_cast<T>(m);
             rstd[t] = static_cast<T>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
         }
+        if (!y) continue;
         const double mu = mean[t], r = rstd[t];
         const int64_t c0 = (t % G) * Cg;
         T* yg = y + t * n;
@@ -109,7 +111,7 @@ void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64
         return group_norm_silu_forward(xs.data(), B, C, HW, G, gamma, beta, eps, y, mean, rstd, static_cast<const T*>(nullptr), known_stats);
     }
     group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd, known_stats);
-    for (int64_t i = 0; i < B * C * HW; ++i) y[i] = y[i] / (T(1) + std::exp(-y[i]));  // z sigma(z)
+    for (int64_t i = 0; y && i < B * C * HW; ++i) y[i] = y[i] / (T(1) + std::exp(-y[i]));  // z sigma(z)
 }
 
 // The gradients of group_norm_silu_forward: dz = dy SiLU'(z) with z recomputed from x, then
@@ -284,6 +286,7 @@ inline void forward(const float* x, int64_t B, int64_t C, int64_t HW, int64_t G,
                 mean[t] = static_cast<float>(mu);
                 rstd[t] = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
             }
+            if (!y) continue;
             const float mu = mean[t], r = rstd[t];
             const int64_t c0 = (t % G) * Cg;
             for (int64_t c = 0; c < Cg; ++c)
@@ -383,7 +386,9 @@ void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t 
 }
 
 // y = SiLU(GroupNorm(x + shift)) in one pass over x, shift [B, C] (added at every position)
-// or null; saves mean and rstd [B, G] (with known_stats, uses them).
+// or null; saves mean and rstd [B, G] (with known_stats, uses them). With y null, only the
+// statistics: group_norm_silu_conv2d makes y later, a few images at a time, with known_stats
+// (the same bits).
 template <class T>
 void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta,
                              double eps, T* y, T* mean, T* rstd, const T* shift = nullptr, bool known_stats = false) {

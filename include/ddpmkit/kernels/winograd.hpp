@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "ddpmkit/config.hpp"
@@ -52,6 +53,25 @@
 
 DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
+// A convolution's input x [B, C, H, W]: in memory, or made on demand by make(b0, n, dst),
+// which writes images b0 .. b0 + n - 1 to dst. The U-Net's GroupNorm + SiLU is made so, a
+// chunk of images at a time as the convolution reads them (group_norm_silu_conv2d): the
+// activation is never written out whole. A pointer converts to the first kind.
+template <class T>
+struct ConvInput {
+    const T* data = nullptr;
+    std::function<void(int64_t b0, int64_t n, T* dst)> make;
+    ConvInput(const T* x) : data(x) {}  // NOLINT(google-explicit-constructor): a pointer is the usual input
+    explicit ConvInput(std::function<void(int64_t, int64_t, T*)> f) : make(std::move(f)) {}
+    // Images [b0, b0 + n) of `size` elements each: where they lie, or made into buf.
+    const T* images(int64_t b0, int64_t n, int64_t size, std::vector<T>& buf) const {
+        if (data) return data + b0 * size;
+        grow(buf, n * size);
+        make(b0, n, buf.data());
+        return buf.data();
+    }
+};
+
 namespace winograd {
 
 using gemm_detail::Engine;
@@ -619,9 +639,10 @@ inline void accumulate_weight_grad_2x2(const float* dU, int64_t O, int64_t C, fl
 
 // Buffers of the calling thread, reused from call to call: 0 transformed inputs, 1 GEMM
 // outputs or transformed output gradients, 2 the input gradient's packed weights,
-// 3 weight-gradient partials, 4 transformed weights.
+// 3 weight-gradient partials, 4 transformed weights, 5 a chunk's input images when they are
+// made (ConvInput).
 inline std::vector<float>& buffer(int which) {
-    thread_local std::vector<float> buffers[5];
+    thread_local std::vector<float> buffers[6];
     return buffers[which];
 }
 
@@ -693,7 +714,7 @@ inline const float* forward_weights(const Tiles& tl, const float* w, int64_t O, 
 
 // y = conv3x3(x) (+ bias) (+ residual) for x [B, C, H, W], y and residual [B, O, H, W] (the
 // residual may be null, or y), on the tiles tl with U packed (pack_weights, O x C planes).
-inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tiles& tl, const float* Upacked,
+inline void convolve(const ConvInput<float>& x, int64_t B, int64_t C, int64_t O, const Tiles& tl, const float* Upacked,
                      const float* bias, const float* residual, float* y) {
     const int64_t HW = tl.H * tl.W, points = tl.points();
     const int64_t nb = tl.images_per_chunk(B, C + O), chunks = (B + nb - 1) / nb, ld = nb * tl.per_image();
@@ -706,10 +727,11 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tile
         std::vector<float>& M = buffer(1);
         grow(V, points * v_plane);
         grow(M, points * m_plane);
+        const float* xc = x.images(b0, n, C * HW, buffer(5));
         if (tl.m == 4)
-            transform_input(x + b0 * C * HW, n, C, tl, V.data(), ld, v_plane);
+            transform_input(xc, n, C, tl, V.data(), ld, v_plane);
         else
-            transform_input_2x2(x + b0 * C * HW, n, C, tl, V.data(), ld, v_plane);
+            transform_input_2x2(xc, n, C, tl, V.data(), ld, v_plane);
         for (int64_t xi = 0; xi < points; ++xi)
             Engine::run_packed(O, N, C, 1.0f, Upacked + xi * packed, View{V.data() + xi * v_plane, ld}, 0.0f,
                                OutView{M.data() + xi * m_plane, ld}, nullptr);
@@ -723,7 +745,7 @@ inline void convolve(const float* x, int64_t B, int64_t C, int64_t O, const Tile
 
 // y = conv3x3(x, w) + bias + residual; w [O, C, 3, 3], bias [O] or null, residual [B, O, H, W]
 // or null.
-inline void forward(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* w,
+inline void forward(const ConvInput<float>& x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* w,
                     const float* bias, const float* residual, float* y) {
     const Tiles tl = forward_tiles(H, W);
     convolve(x, B, C, O, tl, forward_weights(tl, w, O, C), bias, residual, y);
@@ -741,8 +763,8 @@ inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
 
 // dw += the weight gradient of y = conv3x3(x, w) for dy [B, O, H, W], summed over images in
 // min(B, 8) fixed chunks combined in order.
-inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W, const float* dy,
-                            float* dw) {
+inline void backward_weight(const ConvInput<float>& x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
+                            const float* dy, float* dw) {
     // Images per GEMM: as many as fit the budget (the tiles are the GEMMs' k: no padding waste)
     const int64_t chunks = std::min<int64_t>(B, 8);
     const auto images_per_gemm = [&](const Tiles& t) {
@@ -768,11 +790,12 @@ inline void backward_weight(const float* x, int64_t B, int64_t C, int64_t O, int
         grow(Mg, points * m_plane);
         for (int64_t b0 = first; b0 < last; b0 += nb) {
             const int64_t n = std::min(nb, last - b0), N = n * tl.per_image();
+            const float* xc = x.images(b0, n, C * H * W, buffer(5));
             if (tl.m == 4) {
-                transform_input(x + b0 * C * H * W, n, C, tl, V.data(), ld, v_plane);
+                transform_input(xc, n, C, tl, V.data(), ld, v_plane);
                 transform_output_grad(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld, m_plane);
             } else {
-                transform_input_2x2(x + b0 * C * H * W, n, C, tl, V.data(), ld, v_plane);
+                transform_input_2x2(xc, n, C, tl, V.data(), ld, v_plane);
                 transform_output_grad_2x2(dy + b0 * O * H * W, n, O, tl, Mg.data(), ld, m_plane);
             }
             for (int64_t xi = 0; xi < points; ++xi)  // dU[xi] (+)= Mg[xi] [O, N] V[xi]^T [N, C]

@@ -76,13 +76,23 @@ public:
     }
 };
 
+// conv(SiLU(norm(x + shift))) + residual as one op (group_norm_silu_conv2d: the activation is
+// never stored); shift [B, C] and residual may be undefined.
+template <class T>
+Var<T> norm_silu_conv(const GroupNorm<T>& norm, const Conv2d<T>& conv, const Var<T>& x, const Var<T>& shift = Var<T>(),
+                      const Var<T>& residual = Var<T>()) {
+    return group_norm_silu_conv2d(x, norm.weight, norm.bias, norm.groups, norm.eps, shift, conv.weight, conv.bias, conv.stride,
+                                  conv.pad, residual);
+}
+
 // Zeroes elements with probability p while training (draws from a generator it shares
 // with its model, so that a checkpoint of the model's generator covers it).
 template <class T>
 class Dropout : public Module<T> {
 public:
     Dropout(double p_, Rng& rng) : p(p_), rng_(&rng) {}
-    Var<T> forward(const Var<T>& x) const { return this->training() ? dropout(x, p, *rng_) : x; }
+    Var<T> forward(const Var<T>& x) const { return active() ? dropout(x, p, *rng_) : x; }
+    bool active() const { return this->training() && p > 0.0; }  // else forward is the identity
     double p;
 
 private:

@@ -51,14 +51,15 @@ public:
     }
     // emb_act = SiLU(emb) [B, E], computed once per forward by the U-Net.
     Var<T> forward(const Var<T>& x, const Var<T>& emb_act) const {
-        // The normalized activations are released once convolved (the backward pass remakes
-        // them), so a block keeps its input, h, its output and a 1x1 skip's output.
-        const Var<T> a1 = norm1.forward_silu(x);
-        const Var<T> h = conv1.forward(a1);
-        a1.release();
-        // h + temb(emb_act) at every position, added inside norm2 (no tensor of the sum)
-        const Var<T> a2 = norm2.forward_silu(h, temb.forward(emb_act));
-        const Var<T> out = conv2.forward(drop.forward(a2), skip ? skip->forward(x) : x);  // the residual sum, fused
+        // Norm, SiLU and convolution are one op each (norm_silu_conv): the activations are
+        // never stored, so a block keeps its input, h, its output and a 1x1 skip's output.
+        const Var<T> h = norm_silu_conv(norm1, conv1, x);
+        // h + temb(emb_act) at every position, added inside norm2 (no tensor of the sum); the
+        // residual sum made as the output is written
+        const Var<T> shift = temb.forward(emb_act), residual = skip ? skip->forward(x) : x;
+        if (!drop.active()) return norm_silu_conv(norm2, conv2, h, shift, residual);
+        const Var<T> a2 = norm2.forward_silu(h, shift);  // dropout comes between SiLU and conv2
+        const Var<T> out = conv2.forward(drop.forward(a2), residual);
         a2.release();
         return out;
     }
@@ -281,10 +282,7 @@ public:
                 h = run(step, h, emb_act);
             }
         }
-        const Var<T> a = norm_out_->forward_silu(h);
-        const Var<T> out = conv_out_->forward(a);
-        a.release();
-        return out;
+        return norm_silu_conv(*norm_out_, *conv_out_, h);
     }
 
 private:

@@ -188,13 +188,13 @@ Var<T> group_norm_silu(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
 }
 
 // conv2d(group_norm_silu(x, gamma, beta, groups, eps, shift), w, b, stride, pad, residual) in
-// one op: the U-Net's norm, activation and convolution. The activation a is never stored: the
-// forward pass computes the GroupNorm statistics only, and the convolution makes a a few
-// images at a time as it reads them (kernels::ConvInput), as the backward pass does again
-// for the weight gradient; the convolution's input gradient da goes to group_norm_silu's
-// backward. The values are those of the two ops (a released and remade) bit for bit, without
-// writing a out or remaking it whole (unless the convolution is not Winograd's: then a is
-// made whole for it).
+// one op: the U-Net's norm, activation and convolution. The activation a is never stored
+// whole: the convolution makes it a few images at a time as it reads them
+// (kernels::ConvInput), computing their GroupNorm statistics on the way. The backward pass
+// first takes the convolution's input gradient da; then, as the weight gradient makes a
+// again, chunk by chunk, group_norm_silu's backward of those images runs from the same
+// sigmoid, while they are in cache. The values are those of the two ops (a released and
+// remade) bit for bit. (Where the convolution is not Winograd's, a is made whole for it.)
 template <class T>
 Var<T> group_norm_silu_conv2d(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, int64_t groups, double eps,
                               const Var<T>& shift, const Var<T>& w, const Var<T>& b, int64_t stride = 1, int64_t pad = 0,
@@ -204,21 +204,13 @@ Var<T> group_norm_silu_conv2d(const Var<T>& x, const Var<T>& gamma, const Var<T>
     const kernels::ConvGeometry g = detail::conv_geometry("group_norm_silu_conv2d", sx, w, b, stride, pad, residual);
     const int64_t B = sx[0], C = sx[1], HW = sx.numel(2, sx.rank());
     Tensor<T> mean({B, groups}), rstd({B, groups});
-    const T* sh = shift.defined() ? shift.value().data() : nullptr;
-    kernels::group_norm_silu_forward(x.value().data(), B, C, HW, groups, gamma.value().data(), beta.value().data(), eps,
-                                     static_cast<T*>(nullptr), mean.data(), rstd.data(), sh);  // the statistics only
-    // a = SiLU(GroupNorm(x + shift)) of images [b0, b0 + n), from the statistics
-    const auto activation = [C, HW, groups, eps, mean, rstd](const Tensor<T>& xv, const Tensor<T>& gm, const Tensor<T>& bt,
-                                                              const T* sh) {
-        return kernels::ConvInput<T>([=](int64_t b0, int64_t n, T* dst) mutable {
-            kernels::group_norm_silu_forward(xv.data() + b0 * C * HW, n, C, HW, groups, gm.data(), bt.data(), eps, dst,
-                                             mean.data() + b0 * groups, rstd.data() + b0 * groups, sh ? sh + b0 * C : nullptr,
-                                             true);
-        });
-    };
+    const T *xv = x.value().data(), *sh = shift.defined() ? shift.value().data() : nullptr;
+    const kernels::ConvInput<T> activation([&](int64_t b0, int64_t n, T* a) {  // a of images [b0, b0 + n), and their statistics
+        kernels::group_norm_silu_forward(xv + b0 * C * HW, n, C, HW, groups, gamma.value().data(), beta.value().data(), eps, a,
+                                         mean.data() + b0 * groups, rstd.data() + b0 * groups, sh ? sh + b0 * C : nullptr);
+    });
     Tensor<T> y = Tensor<T>::empty({B, g.O, g.Ho(), g.Wo()});
-    kernels::conv2d_forward(activation(x.value(), gamma.value(), beta.value(), sh), B, w.value().data(),
-                            b.defined() ? b.value().data() : nullptr, g, y.data(),
+    kernels::conv2d_forward(activation, B, w.value().data(), b.defined() ? b.value().data() : nullptr, g, y.data(),
                             residual.defined() ? residual.value().data() : nullptr);
     std::vector<Var<T>> inputs = {x, gamma, beta, w};
     for (const Var<T>* v : {&shift, &b, &residual})
@@ -226,7 +218,8 @@ Var<T> group_norm_silu_conv2d(const Var<T>& x, const Var<T>& gamma, const Var<T>
     const bool has_shift = shift.defined(), has_b = b.defined(), has_residual = residual.defined();
     return Var<T>::make(
         y, "group_norm_silu_conv2d", inputs,
-        [g, B, C, HW, groups, mean, rstd, activation, has_shift, has_b, has_residual](autograd::Node<T>& self) {
+        // mutable: group_norm_silu_forward takes the statistics writable (it reads them here)
+        [g, B, C, HW, groups, eps, mean, rstd, has_shift, has_b, has_residual](autograd::Node<T>& self) mutable {
             autograd::Node<T>& nx = *self.parents[0];
             autograd::Node<T>& ng = *self.parents[1];
             autograd::Node<T>& nbeta = *self.parents[2];
@@ -235,21 +228,30 @@ Var<T> group_norm_silu_conv2d(const Var<T>& x, const Var<T>& gamma, const Var<T>
             autograd::Node<T>* ns = has_shift ? self.parents[next++].get() : nullptr;
             autograd::Node<T>* nb = has_b ? self.parents[next++].get() : nullptr;
             autograd::Node<T>* nr = has_residual ? self.parents[next].get() : nullptr;
+            const T *xv = nx.value.data(), *gm = ng.value.data(), *bt = nbeta.value.data();
             const T* sh = ns ? ns->value.data() : nullptr;
             const bool need_da = nx.requires_grad || ng.requires_grad || nbeta.requires_grad || (ns && ns->requires_grad);
             Tensor<T> da = need_da ? Tensor<T>::empty(nx.value.shape()) : Tensor<T>();
-            kernels::conv2d_backward(activation(nx.value, ng.value, nbeta.value, sh), B, nw.value.data(), g, self.grad.data(),
+            bool add_dx = true;  // set before the call: argument order is unspecified
+            T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
+            T* dshift = ns && ns->requires_grad ? ns->grad_buffer().data() : nullptr;
+            std::vector<double> sums(need_da ? static_cast<size_t>(2 * B * C) : 0);  // [B, 2, C]: for dgamma, dbeta
+            // a of images [b0, b0 + n) (into a, unless null), and, with da, their share of the backward
+            const auto remake = [&](int64_t b0, int64_t n, T* a) {
+                if (need_da)
+                    kernels::group_norm_silu_backward_images(xv, da.data(), b0, n, C, HW, groups, gm, bt, mean.data(), rstd.data(),
+                                                             a, dx, add_dx, sh, dshift, sums.data());
+                else
+                    kernels::group_norm_silu_forward(xv + b0 * C * HW, n, C, HW, groups, gm, bt, eps, a, mean.data() + b0 * groups,
+                                                     rstd.data() + b0 * groups, sh ? sh + b0 * C : nullptr, true);
+            };
+            kernels::conv2d_backward(kernels::ConvInput<T>(remake), B, nw.value.data(), g, self.grad.data(),
                                      need_da ? da.data() : nullptr, nw.requires_grad ? nw.grad_buffer().data() : nullptr,
                                      nb && nb->requires_grad ? nb->grad_buffer().data() : nullptr, false);
-            if (need_da) {
-                bool add_dx = true;  // set before the call: argument order is unspecified
-                T* dx = nx.requires_grad ? nx.grad_buffer(add_dx).data() : nullptr;
-                kernels::group_norm_silu_backward(nx.value.data(), da.data(), B, C, HW, groups, ng.value.data(),
-                                                  nbeta.value.data(), mean.data(), rstd.data(), dx,
-                                                  ng.requires_grad ? ng.grad_buffer().data() : nullptr,
-                                                  nbeta.requires_grad ? nbeta.grad_buffer().data() : nullptr, add_dx, sh,
-                                                  ns && ns->requires_grad ? ns->grad_buffer().data() : nullptr);
-            }
+            if (need_da && !(nw.requires_grad && g.O > 0)) remake(0, B, nullptr);  // the convolution made no a
+            if (need_da)
+                kernels::group_norm_param_grads(sums.data(), B, C, ng.requires_grad ? ng.grad_buffer().data() : nullptr,
+                                                nbeta.requires_grad ? nbeta.grad_buffer().data() : nullptr);
             // dresidual = dy: last, so that it can take self.grad itself (dropped after this function)
             if (nr && nr->requires_grad) autograd::accumulate(*nr, self.grad, T(1), true);
         });

@@ -364,14 +364,18 @@ void conv2d_forward(const ConvInput<conv_detail::NonDeduced<T>>& x, int64_t B, c
 
 // Accumulates the gradients of conv2d_forward: dx += W^T dy (folded), dw += dy col^T,
 // db += sum of dy over batch and positions. Any of dx, dw, db may be null. With add_dx
-// false, dx is overwritten (it may hold anything before).
+// false, dx is overwritten (it may hold anything before). dx is complete before x is read:
+// a made x (ConvInput) may use it.
 template <class T>
 void conv2d_backward(const ConvInput<conv_detail::NonDeduced<T>>& x, int64_t B, const T* w, const ConvGeometry& g, const T* dy,
                      T* dx, T* dw, T* db, bool add_dx = true) {
     std::vector<T> made;  // x (read for dw only) made whole, if it is made and must be
-    const auto whole_x = [&] { return dw ? x.images(0, B, g.C * g.H * g.W, made) : nullptr; };
+    const auto whole_x = [&] { return x.images(0, B, g.C * g.H * g.W, made); };
     if constexpr (use_simd<T>()) {
-        if (B <= 0 || g.O <= 0) return;
+        if (B <= 0 || g.O <= 0) {  // no output: dx = 0
+            if (dx && !add_dx) std::fill(dx, dx + std::max<int64_t>(B, 0) * g.C * g.H * g.W, T(0));
+            return;
+        }
         const int64_t P = g.Ho() * g.Wo();
         if (db) {  // per image and channel sums, then over images in order
             std::vector<T>& partial = conv_detail::partials();
@@ -381,15 +385,16 @@ void conv2d_backward(const ConvInput<conv_detail::NonDeduced<T>>& x, int64_t B, 
                 for (int64_t o = 0; o < g.O; ++o) db[o] += partial[static_cast<size_t>(b * g.O + o)];
         }
         if (conv_detail::use_winograd(g)) {
-            if (dw) winograd::backward_weight(x, B, g.C, g.O, g.H, g.W, dy, dw);
             if (dx) winograd::backward_data(B, g.C, g.O, g.H, g.W, w, dy, dx, add_dx);
+            if (dw) winograd::backward_weight(x, B, g.C, g.O, g.H, g.W, dy, dw);
             return;
         }
-        if (dw) conv_detail::backward_weight(whole_x(), B, g, dy, dw);
         if (dx) conv_detail::backward_data(B, w, g, dy, dx, add_dx);
+        if (dw) conv_detail::backward_weight(whole_x(), B, g, dy, dw);
         return;
     }
-    ref::conv2d_backward(whole_x(), B, w, g, dy, dx, dw, db, add_dx);
+    ref::conv2d_backward<T>(nullptr, B, w, g, dy, dx, nullptr, db, add_dx);
+    if (dw) ref::conv2d_backward<T>(whole_x(), B, w, g, dy, nullptr, dw, nullptr);
 }
 
 }  // namespace kernels

@@ -26,10 +26,24 @@
 DDPMKIT_BEGIN_NAMESPACE
 namespace kernels {
 
+// dbeta[c] += the sum over images, in image order, of sums[b, 0, c], dgamma[c] += that of
+// sums[b, 1, c]: the per-image channel sums a GroupNorm backward leaves (either may be null).
+template <class T>
+void group_norm_param_grads(const double* sums, int64_t B, int64_t C, T* dgamma, T* dbeta) {
+    for (int64_t c = 0; c < C; ++c) {
+        double s = 0, sx = 0;
+        for (int64_t b = 0; b < B; ++b) {
+            s += sums[b * 2 * C + c];
+            sx += sums[b * 2 * C + C + c];
+        }
+        if (dbeta) dbeta[c] += static_cast<T>(s);
+        if (dgamma) dgamma[c] += static_cast<T>(sx);
+    }
+}
+
 namespace ref {
 
 // Also saves mean and rstd [B, G] for the backward pass; with known_stats, uses them instead.
-// With y null, the statistics only.
 template <class T>
 void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta, double eps,
                         T* y, T* mean, T* rstd, bool known_stats = false) {
@@ -45,7 +59,6 @@ void group_norm_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G,
             mean[t] = static_cast<T>(m);
             rstd[t] = static_cast<T>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
         }
-        if (!y) continue;
         const double mu = mean[t], r = rstd[t];
         const int64_t c0 = (t % G) * Cg;
         T* yg = y + t * n;
@@ -111,7 +124,7 @@ void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64
         return group_norm_silu_forward(xs.data(), B, C, HW, G, gamma, beta, eps, y, mean, rstd, static_cast<const T*>(nullptr), known_stats);
     }
     group_norm_forward(x, B, C, HW, G, gamma, beta, eps, y, mean, rstd, known_stats);
-    for (int64_t i = 0; y && i < B * C * HW; ++i) y[i] = y[i] / (T(1) + std::exp(-y[i]));  // z sigma(z)
+    for (int64_t i = 0; i < B * C * HW; ++i) y[i] = y[i] / (T(1) + std::exp(-y[i]));  // z sigma(z)
 }
 
 // The gradients of group_norm_silu_forward: dz = dy SiLU'(z) with z recomputed from x, then
@@ -227,8 +240,9 @@ inline void row_affine(const float* x, int64_t n, float mu, float a, float b, bo
     }
 }
 
-// dz[i] = dy[i] SiLU'(z), z = (x[i] - mu) a + b.
-inline void row_silu_grad(const float* x, const float* dy, int64_t n, float mu, float a, float b, float* dz) {
+// dz[i] = dy[i] SiLU'(z), z = (x[i] - mu) a + b; with act, also act[i] = SiLU(z) from the same
+// sigmoid (the bits of row_affine's).
+inline void row_silu_grad(const float* x, const float* dy, int64_t n, float mu, float a, float b, float* dz, float* act) {
     int64_t i = 0;
     using namespace simd;
     constexpr int W = kWidth;
@@ -236,10 +250,12 @@ inline void row_silu_grad(const float* x, const float* dy, int64_t n, float mu, 
     for (; i + W <= n; i += W) {
         const vfloat z = fmadd(simd::sub(load(x + i), m), va, vb), s = sigmoid(z);
         store(dz + i, mul(load(dy + i), mul(s, fmadd(z, simd::sub(one, s), one))));  // s (1 + z (1 - s))
+        if (act) store(act + i, mul(z, s));
     }
     for (; i < n; ++i) {  // leftovers
-        const float z = (x[i] - mu) * a + b, s = 1.0f / (1.0f + std::exp(-z));
+        const float z = (x[i] - mu) * a + b, e = std::exp(-z), s = 1.0f / (1.0f + e);
         dz[i] = dy[i] * s * (1.0f + z * (1.0f - s));
+        if (act) act[i] = z / (1.0f + e);
     }
 }
 
@@ -286,7 +302,6 @@ inline void forward(const float* x, int64_t B, int64_t C, int64_t HW, int64_t G,
                 mean[t] = static_cast<float>(mu);
                 rstd[t] = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
             }
-            if (!y) continue;
             const float mu = mean[t], r = rstd[t];
             const int64_t c0 = (t % G) * Cg;
             for (int64_t c = 0; c < Cg; ++c)
@@ -296,16 +311,15 @@ inline void forward(const float* x, int64_t B, int64_t C, int64_t HW, int64_t G,
     });
 }
 
-// The GroupNorm backward; with silu, dy is first turned into dz = dy SiLU'(z) (beta needed).
-// With a shift (see forward), dshift[b, c] += the sum of the row's dx.
-inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma,
-                     const float* beta, bool silu, const float* mean, const float* rstd, float* dx, float* dgamma,
-                     float* dbeta, bool add_dx, const float* shift, float* dshift) {
+// The GroupNorm backward of each (image, group), leaving dgamma and dbeta as per-image channel
+// sums: sums [B, 2, C] gets, for image b, the C sums of dz, then the C sums of dz xhat. With
+// silu, dy is first turned into dz = dy SiLU'(z) (beta needed), and, with act (null or
+// [B, C, HW]), the activation SiLU(z) is written from the same sigmoid. With a shift (see
+// forward), dshift[b, c] += the sum of the row's dx.
+inline void backward_groups(const float* x, const float* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma,
+                            const float* beta, bool silu, const float* mean, const float* rstd, float* act, float* dx,
+                            bool add_dx, const float* shift, float* dshift, double* sums) {
     const int64_t Cg = C / G, n = Cg * HW;
-    std::vector<double>& sums = channel_sums();  // [B, C] sums of dz, [B, C] sums of dz xhat
-    grow(sums, 2 * B * C);
-    double* sum_dz = sums.data();
-    double* sum_dz_xhat = sums.data() + B * C;
     parallel_for(0, B * G, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(n, 1)), [&](int64_t t0, int64_t t1) {
         std::vector<float>& buf = scratch();
         if (silu) grow(buf, n);
@@ -314,11 +328,13 @@ inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int6
             const float mu = mean[t], r = rstd[t];
             const int64_t b = t / G, c0 = (t % G) * Cg;
             const float* shift_g = shift ? shift + t * Cg : nullptr;
+            double* sum_dz = sums + b * 2 * C + c0;
+            double* sum_dz_xhat = sum_dz + C;
             const auto centre = [&](int64_t c) { return shift_g ? mu - shift_g[c] : mu; };
             if (silu) {
                 for (int64_t c = 0; c < Cg; ++c)
                     row_silu_grad(xg + c * HW, dy + t * n + c * HW, HW, centre(c), r * gamma[c0 + c], beta[c0 + c],
-                                  buf.data() + c * HW);
+                                  buf.data() + c * HW, act ? act + t * n + c * HW : nullptr);
                 dzg = buf.data();
             }
             double a1 = 0, a2 = 0;  // sums of dxhat = dz gamma and of dxhat xhat over the group
@@ -326,8 +342,8 @@ inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int6
                 double s = 0, sx = 0;
                 row_dot(dzg + c * HW, xg + c * HW, HW, centre(c), s, sx);
                 const double sxhat = sx * r;  // sum dz (x - mu) r
-                sum_dz[b * C + c0 + c] = s;
-                sum_dz_xhat[b * C + c0 + c] = sxhat;
+                sum_dz[c] = s;
+                sum_dz_xhat[c] = sxhat;
                 a1 += s * gamma[c0 + c];
                 a2 += sxhat * gamma[c0 + c];
             }
@@ -342,21 +358,21 @@ inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int6
                                  static_cast<float>(cx), add_dx, dx + t * n + c * HW);
                 if (dshift) {  // the row's sum of that dx: sum dz, and sum (x - centre) = sum x - HW centre
                     const double hw = static_cast<double>(HW), sum_xc = row_sum(xg + c * HW, HW) - hw * centre(c);
-                    dshift[b * C + c0 + c] += static_cast<float>(static_cast<double>(gamma[c0 + c]) * rd * sum_dz[b * C + c0 + c] +
-                                                                 bx * sum_xc + cx * hw);
+                    dshift[b * C + c0 + c] +=
+                        static_cast<float>(static_cast<double>(gamma[c0 + c]) * rd * sum_dz[c] + bx * sum_xc + cx * hw);
                 }
             }
         }
     });
-    for (int64_t c = 0; c < C; ++c) {  // images in order
-        double s = 0, sx = 0;
-        for (int64_t b = 0; b < B; ++b) {
-            s += sum_dz[b * C + c];
-            sx += sum_dz_xhat[b * C + c];
-        }
-        if (dbeta) dbeta[c] += static_cast<float>(s);
-        if (dgamma) dgamma[c] += static_cast<float>(sx);
-    }
+}
+
+inline void backward(const float* x, const float* dy, int64_t B, int64_t C, int64_t HW, int64_t G, const float* gamma,
+                     const float* beta, bool silu, const float* mean, const float* rstd, float* dx, float* dgamma,
+                     float* dbeta, bool add_dx, const float* shift, float* dshift) {
+    std::vector<double>& sums = channel_sums();
+    grow(sums, 2 * B * C);
+    backward_groups(x, dy, B, C, HW, G, gamma, beta, silu, mean, rstd, nullptr, dx, add_dx, shift, dshift, sums.data());
+    group_norm_param_grads(sums.data(), B, C, dgamma, dbeta);
 }
 
 }  // namespace norm_detail
@@ -386,9 +402,7 @@ void group_norm_backward(const T* x, const T* dy, int64_t B, int64_t C, int64_t 
 }
 
 // y = SiLU(GroupNorm(x + shift)) in one pass over x, shift [B, C] (added at every position)
-// or null; saves mean and rstd [B, G] (with known_stats, uses them). With y null, only the
-// statistics: group_norm_silu_conv2d makes y later, a few images at a time, with known_stats
-// (the same bits).
+// or null; saves mean and rstd [B, G] (with known_stats, uses them).
 template <class T>
 void group_norm_silu_forward(const T* x, int64_t B, int64_t C, int64_t HW, int64_t G, const T* gamma, const T* beta,
                              double eps, T* y, T* mean, T* rstd, const T* shift = nullptr, bool known_stats = false) {
@@ -408,6 +422,43 @@ void group_norm_silu_backward(const T* x, const T* dy, int64_t B, int64_t C, int
         norm_detail::backward(x, dy, B, C, HW, G, gamma, beta, true, mean, rstd, dx, dgamma, dbeta, add_dx, shift, dshift);
     else
         ref::group_norm_silu_backward(x, dy, B, C, HW, G, gamma, beta, mean, rstd, dx, dgamma, dbeta, add_dx, shift, dshift);
+}
+
+// group_norm_silu_backward of images [b0, b0 + n) alone (x, dy, dx [B, C, HW], mean and rstd
+// [B, G], shift and dshift [B, C] are of the whole batch), also remaking their activation
+// SiLU(GroupNorm(x + shift)) into act [n, C, HW] (or not, null) from the same sigmoid: for
+// group_norm_silu_conv2d, whose weight gradient needs the activation anyway. dgamma and dbeta
+// are left as sums [B, 2, C] (rows b0 to b0 + n written), for group_norm_param_grads.
+template <class T>
+void group_norm_silu_backward_images(const T* x, const T* dy, int64_t b0, int64_t n, int64_t C, int64_t HW, int64_t G,
+                                     const T* gamma, const T* beta, const T* mean, const T* rstd, T* act, T* dx, bool add_dx,
+                                     const T* shift, T* dshift, double* sums) {
+    const int64_t at = b0 * C * HW;
+    if constexpr (use_simd<T>()) {
+        norm_detail::backward_groups(x + at, dy + at, n, C, HW, G, gamma, beta, true, mean + b0 * G, rstd + b0 * G, act,
+                                     dx ? dx + at : nullptr, add_dx, shift ? shift + b0 * C : nullptr,
+                                     dshift ? dshift + b0 * C : nullptr, sums + b0 * 2 * C);
+    } else {
+        std::vector<T> dgamma(static_cast<size_t>(C)), dbeta(static_cast<size_t>(C));
+        for (int64_t b = b0; b < b0 + n; ++b) {  // one image at a time: its channel sums apart
+            const int64_t ab = b * C * HW;
+            const T* sb = shift ? shift + b * C : nullptr;
+            if (act) {  // with the image's statistics given (copies: the forward's are writable)
+                std::vector<T> mb(mean + b * G, mean + (b + 1) * G), rb(rstd + b * G, rstd + (b + 1) * G);
+                ref::group_norm_silu_forward(x + ab, 1, C, HW, G, gamma, beta, 0.0, act + (b - b0) * C * HW, mb.data(),
+                                             rb.data(), sb, true);
+            }
+            std::fill(dgamma.begin(), dgamma.end(), T(0));
+            std::fill(dbeta.begin(), dbeta.end(), T(0));
+            ref::group_norm_silu_backward(x + ab, dy + ab, 1, C, HW, G, gamma, beta, mean + b * G, rstd + b * G,
+                                          dx ? dx + ab : nullptr, dgamma.data(), dbeta.data(), add_dx, sb,
+                                          dshift ? dshift + b * C : nullptr);
+            for (int64_t c = 0; c < C; ++c) {
+                sums[b * 2 * C + c] = static_cast<double>(dbeta[static_cast<size_t>(c)]);
+                sums[b * 2 * C + C + c] = static_cast<double>(dgamma[static_cast<size_t>(c)]);
+            }
+        }
+    }
 }
 
 }  // namespace kernels

@@ -718,11 +718,14 @@ inline const float* forward_weights(const Tiles& tl, const float* w, int64_t O, 
 inline void convolve(const ConvInput<float>& x, int64_t B, int64_t C, int64_t O, const Tiles& tl, const float* Upacked,
                      const float* bias, const float* residual, float* y) {
     const int64_t HW = tl.H * tl.W, points = tl.points();
-    const int64_t nb = tl.images_per_chunk(B, C + O), chunks = (B + nb - 1) / nb, ld = nb * tl.per_image();
+    // At most nb images a chunk, the images shared evenly, the chunks evenly over the threads
+    // (not 9 chunks of 7 images and one of 1: the threads' work then differs by a chunk).
+    const int64_t nb = tl.images_per_chunk(B, C + O), threads = num_threads(), ld = nb * tl.per_image();
+    const int64_t chunks = std::min(B, ((B + nb - 1) / nb + threads - 1) / threads * threads);
     const int64_t packed = Engine::packed_a_size(O, C);
     const int64_t v_plane = plane_stride(C, ld), m_plane = plane_stride(O, ld);
     auto task = [&](int64_t chunk) {
-        const int64_t b0 = chunk * nb, n = std::min(nb, B - b0), N = n * tl.per_image();
+        const int64_t b0 = B * chunk / chunks, n = B * (chunk + 1) / chunks - b0, N = n * tl.per_image();
         const float* chunk_residual = residual ? residual + b0 * O * HW : nullptr;
         std::vector<float>& V = buffer(0);
         std::vector<float>& M = buffer(1);

@@ -217,13 +217,49 @@ inline void copy_even(const float* src, float* dst, int64_t m) {
         store_partial(dst + k, even, static_cast<int>(std::min<int64_t>(kWidth, m - k)));
     }
 }
+// im2col at stride 2 from the four polyphase planes of each channel (its pixels of one row
+// and one column parity), laid out with rows Wo floats apart inside a zero margin: column row
+// (c, i, j) is then one plane shifted by whole rows and columns, a single copy of Ho Wo
+// floats, whose columns that wrapped around a row are zeroed after. (Row by row, a 16 -> 16
+// stride-2 convolution at 28x28 spent 70 % of its forward time making its columns: rows of
+// 14 floats.) For a plane no wider than Wo, as with a 3x3 kernel and padding 1.
+inline bool polyphase_fits(const ConvGeometry& g) { return g.stride == 2 && (g.W + 1) / 2 <= g.Wo(); }
+inline void im2col_polyphase(const float* x, const ConvGeometry& g, float* col, int64_t ld) {
+    thread_local std::vector<float> planes;
+    const int64_t Ho = g.Ho(), Wo = g.Wo(), margin = (g.pad + g.kh) / 2 + 1;
+    const int64_t rows = margin + (g.H + 1) / 2 + Ho + g.kh + 1, plane = rows * Wo;  // reads stay inside
+    grow(planes, 4 * plane);
+    simd::fill_zero(planes.data(), 4 * plane);
+    const auto at = [&](int64_t row_parity, int64_t col_parity) { return planes.data() + (2 * row_parity + col_parity) * plane; };
+    for (int64_t c = 0; c < g.C; ++c) {
+        for (int64_t r = 0; r < g.H; ++r) {  // row r: its even and odd pixels, row r / 2 of the planes of parity r % 2
+            const float* src = x + (c * g.H + r) * g.W;
+            const int64_t offset = (margin + r / 2) * Wo;
+            copy_even(src, at(r % 2, 0) + offset, (g.W + 1) / 2);
+            if (g.W > 1) copy_even(src + 1, at(r % 2, 1) + offset, g.W / 2);
+        }
+        for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {  // x[2 oy + a][2 ox + b]: the plane of parities (a, b) shifted
+                const int64_t a = i - g.pad, b = j - g.pad, pa = a & 1, pb = b & 1, da = (a - pa) / 2, db = (b - pb) / 2;
+                float* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
+                simd::copy(at(pa, pb) + (margin + da) * Wo + db, dst, Ho * Wo);
+                if (db != 0)  // the columns read from the row before (db < 0) or after
+                    for (int64_t oy = 0; oy < Ho; ++oy)
+                        std::fill(dst + oy * Wo + (db < 0 ? 0 : Wo - db), dst + oy * Wo + (db < 0 ? -db : Wo), 0.0f);
+            }
+    }
+}
+
 // im2col and col2im_add of the float path: the rows of strides 1 (and 2 for im2col) as SIMD
-// runs: the rows of a 7x7 or 28x28 image are too short for a library call each, and the scalar
-// stride-2 gather took three quarters of a 16 -> 16 stride-2 convolution's forward time at
-// 28x28. Other strides as the template. (col2im at stride 2 stays scalar: the three kernel
-// columns' runs add into the same image row one float apart, and as masked vector stores
-// each waited on the one before; 1.14x slower at 32 -> 32, 14x14 (AMD EPYC).)
+// runs: the rows of a 7x7 or 28x28 image are too short for a library call each. Other strides
+// as the template. (col2im at stride 2 stays scalar: the three kernel columns' runs add into
+// the same image row one float apart, and as masked vector stores each waited on the one
+// before; 1.14x slower at 32 -> 32, 14x14 (AMD EPYC).)
 inline void im2col_rows(const float* x, const ConvGeometry& g, float* col, int64_t ld) {
+    if (polyphase_fits(g)) {
+        im2col_polyphase(x, g, col, ld);
+        return;
+    }
     if (g.stride > 2) {
         im2col(x, g, col, ld);
         return;

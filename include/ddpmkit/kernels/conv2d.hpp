@@ -217,46 +217,103 @@ inline void copy_even(const float* src, float* dst, int64_t m) {
         store_partial(dst + k, even, static_cast<int>(std::min<int64_t>(kWidth, m - k)));
     }
 }
-// im2col at stride 2 from the four polyphase planes of each channel (its pixels of one row
-// and one column parity), laid out with rows Wo floats apart inside a zero margin: column row
-// (c, i, j) is then one plane shifted by whole rows and columns, a single copy of Ho Wo
-// floats, whose columns that wrapped around a row are zeroed after. (Row by row, a 16 -> 16
-// stride-2 convolution at 28x28 spent 70 % of its forward time making its columns: rows of
-// 14 floats.) For a plane no wider than Wo, as with a 3x3 kernel and padding 1.
-inline bool polyphase_fits(const ConvGeometry& g) { return g.stride == 2 && (g.W + 1) / 2 <= g.Wo(); }
+// Stride 2 through the four polyphase planes of a channel (its pixels of one row parity and
+// one column parity), rows Wo floats apart inside a zero margin: x[2 u + pr][2 v + pc] at row
+// margin + u, column v of plane 2 pr + pc. Column row (c, i, j), x[2 oy + i - pad][2 ox + j -
+// pad], is then a plane shifted by whole rows and columns: one run of Ho Wo floats, of which
+// the columns that wrapped around a row are not the plane's (zeroed in the column). im2col
+// copies each run, col2im adds each run into the planes, then interleaves them into x. (Row
+// by row, a 16 -> 16 stride-2 convolution at 28x28 spent 70 % of its forward time making its
+// columns, rows of 14 floats.) For planes no wider than Wo, as with a 3x3 kernel and padding 1.
+struct Polyphase {
+    const ConvGeometry& g;
+    int64_t Ho, Wo, margin, plane;
+    explicit Polyphase(const ConvGeometry& geometry)
+        : g(geometry), Ho(g.Ho()), Wo(g.Wo()), margin((g.pad + 1) / 2 + 1),  // rows above: the runs shifted up
+          plane((margin + std::max((g.H + 1) / 2, Ho + g.kh / 2 + 1) + 1) * Wo) {}  // and below
+    static bool fits(const ConvGeometry& g) { return g.stride == 2 && (g.W + 1) / 2 <= g.Wo(); }
+    // The planes' floats, zeroed (thread-local: one channel's planes at a time).
+    float* zeroed_planes() const {
+        thread_local std::vector<float> planes;
+        grow(planes, 4 * plane);
+        simd::fill_zero(planes.data(), 4 * plane);
+        return planes.data();
+    }
+    // Where column row (i, j)'s run starts in the planes: x[2 oy + a][2 ox + b] is at row
+    // oy + floor(a / 2), column ox + floor(b / 2) of the plane of parities (a, b) mod 2.
+    int64_t start(int64_t i, int64_t j) const {
+        const int64_t a = i - g.pad, b = j - g.pad;
+        return (2 * (a & 1) + (b & 1)) * plane + (margin + (a - (a & 1)) / 2) * Wo + column_shift(j);
+    }
+    // Zeroes the columns of column row (i, j)'s run that come from the row before or after.
+    void zero_wrapped(int64_t j, float* run) const {
+        const int64_t db = column_shift(j);
+        if (db != 0)
+            for (int64_t oy = 0; oy < Ho; ++oy)
+                std::fill(run + oy * Wo + (db < 0 ? 0 : Wo - db), run + oy * Wo + (db < 0 ? -db : Wo), 0.0f);
+    }
+    int64_t column_shift(int64_t j) const {
+        const int64_t b = j - g.pad;
+        return (b - (b & 1)) / 2;
+    }
+    // Row r of x's plane pair (row parity r % 2) starts here in each plane.
+    int64_t row(int64_t r) const { return (r % 2) * 2 * plane + (margin + r / 2) * Wo; }
+};
 inline void im2col_polyphase(const float* x, const ConvGeometry& g, float* col, int64_t ld) {
-    thread_local std::vector<float> planes;
-    const int64_t Ho = g.Ho(), Wo = g.Wo(), margin = (g.pad + g.kh) / 2 + 1;
-    const int64_t rows = margin + (g.H + 1) / 2 + Ho + g.kh + 1, plane = rows * Wo;  // reads stay inside
-    grow(planes, 4 * plane);
-    simd::fill_zero(planes.data(), 4 * plane);
-    const auto at = [&](int64_t row_parity, int64_t col_parity) { return planes.data() + (2 * row_parity + col_parity) * plane; };
+    const Polyphase pp(g);
+    float* planes = pp.zeroed_planes();  // each channel overwrites the same pixels
     for (int64_t c = 0; c < g.C; ++c) {
-        for (int64_t r = 0; r < g.H; ++r) {  // row r: its even and odd pixels, row r / 2 of the planes of parity r % 2
+        for (int64_t r = 0; r < g.H; ++r) {  // its even and odd pixels
             const float* src = x + (c * g.H + r) * g.W;
-            const int64_t offset = (margin + r / 2) * Wo;
-            copy_even(src, at(r % 2, 0) + offset, (g.W + 1) / 2);
-            if (g.W > 1) copy_even(src + 1, at(r % 2, 1) + offset, g.W / 2);
+            copy_even(src, planes + pp.row(r), (g.W + 1) / 2);
+            if (g.W > 1) copy_even(src + 1, planes + pp.row(r) + pp.plane, g.W / 2);
         }
         for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw; ++j) {  // x[2 oy + a][2 ox + b]: the plane of parities (a, b) shifted
-                const int64_t a = i - g.pad, b = j - g.pad, pa = a & 1, pb = b & 1, da = (a - pa) / 2, db = (b - pb) / 2;
-                float* dst = col + ((c * g.kh + i) * g.kw + j) * ld;
-                simd::copy(at(pa, pb) + (margin + da) * Wo + db, dst, Ho * Wo);
-                if (db != 0)  // the columns read from the row before (db < 0) or after
-                    for (int64_t oy = 0; oy < Ho; ++oy)
-                        std::fill(dst + oy * Wo + (db < 0 ? 0 : Wo - db), dst + oy * Wo + (db < 0 ? -db : Wo), 0.0f);
+            for (int64_t j = 0; j < g.kw; ++j) {
+                float* run = col + ((c * g.kh + i) * g.kw + j) * ld;
+                simd::copy(planes + pp.start(i, j), run, pp.Ho * pp.Wo);
+                pp.zero_wrapped(j, run);
             }
     }
 }
+// x += col2im(col); col's wrapped columns are zeroed.
+inline void col2im_polyphase_add(float* col, const ConvGeometry& g, float* x, int64_t ld) {
+    using namespace simd;
+    const Polyphase pp(g);
+    for (int64_t c = 0; c < g.C; ++c) {
+        float* planes = pp.zeroed_planes();
+        for (int64_t i = 0; i < g.kh; ++i)
+            for (int64_t j = 0; j < g.kw; ++j) {
+                float* run = col + ((c * g.kh + i) * g.kw + j) * ld;
+                pp.zero_wrapped(j, run);
+                accumulate(run, planes + pp.start(i, j), pp.Ho * pp.Wo);
+            }
+        for (int64_t r = 0; r < g.H; ++r) {  // x[2 v] += even[v], x[2 v + 1] += odd[v]
+            const float *even = planes + pp.row(r), *odd = even + pp.plane;
+            float* dst = x + (c * g.H + r) * g.W;
+            for (int64_t v = 0; 2 * v < g.W; v += kWidth) {
+                const int lanes = static_cast<int>(std::min<int64_t>(kWidth, pp.Wo - v));
+                vfloat lo, hi;
+                zip(load_partial(even + v, lanes), load_partial(odd + v, lanes), lo, hi);
+                const int64_t left = g.W - 2 * v;
+                const int n_lo = static_cast<int>(std::min<int64_t>(kWidth, left));
+                store_partial(dst + 2 * v, add(load_partial(dst + 2 * v, n_lo), lo), n_lo);
+                if (left > kWidth) {
+                    const int n_hi = static_cast<int>(std::min<int64_t>(kWidth, left - kWidth));
+                    store_partial(dst + 2 * v + kWidth, add(load_partial(dst + 2 * v + kWidth, n_hi), hi), n_hi);
+                }
+            }
+        }
+    }
+}
 
-// im2col and col2im_add of the float path: the rows of strides 1 (and 2 for im2col) as SIMD
-// runs: the rows of a 7x7 or 28x28 image are too short for a library call each. Other strides
-// as the template. (col2im at stride 2 stays scalar: the three kernel columns' runs add into
-// the same image row one float apart, and as masked vector stores each waited on the one
-// before; 1.14x slower at 32 -> 32, 14x14 (AMD EPYC).)
+// im2col and col2im_add of the float path: stride 2 through polyphase planes where they fit,
+// stride 1 row by row as SIMD runs (the rows of a 7x7 or 28x28 image are too short for a
+// library call each), other strides as the template. (Row by row at stride 2, col2im's three
+// kernel columns' runs added into the same image row one float apart, and as masked vector
+// stores each waited on the one before; 1.14x slower than scalar at 32 -> 32, 14x14.)
 inline void im2col_rows(const float* x, const ConvGeometry& g, float* col, int64_t ld) {
-    if (polyphase_fits(g)) {
+    if (Polyphase::fits(g)) {
         im2col_polyphase(x, g, col, ld);
         return;
     }
@@ -279,7 +336,12 @@ inline void im2col_rows(const float* x, const ConvGeometry& g, float* col, int64
         simd::fill_zero(row + ox1, Wo - ox1);
     });
 }
-inline void col2im_rows_add(const float* col, const ConvGeometry& g, float* x, int64_t ld) {
+// (col is scratch: its runs' wrapped columns are zeroed at stride 2.)
+inline void col2im_rows_add(float* col, const ConvGeometry& g, float* x, int64_t ld) {
+    if (Polyphase::fits(g)) {
+        col2im_polyphase_add(col, g, x, ld);
+        return;
+    }
     if (g.stride != 1) {
         col2im_add(col, g, x, ld);
         return;

@@ -367,9 +367,9 @@ struct ConvTestCase {
 // several chunks of images, with leftovers. 3x3 stride 1 pad 1 with at least 16 input channels
 // runs Winograd (19 -> 1 at 14x14 too): F(4x4, 3x3) but on the 1x1 and 2x3 images (F(2x2)), its tiles
 // padding the image at 14x14, 5x9 and 3x8, with rows of more than one vector of tiles at
-// 11x68; the weight gradient F(4x4) at 14x14 where its GEMMs sum over 48 tiles (24 images: 8
-// chunks of 3), F(2x2) there with fewer and at 7x7; odd and non-square images for the edge
-// tiles.
+// 11x68; the weight gradient F(4x4) at 14x14 where its GEMMs sum over 48 tiles or more (24
+// images: 4 chunks of 6), F(2x2) there with fewer, and at 7x7 F(4x4) with 48 images (4 chunks
+// of 12) and F(2x2) with fewer; odd and non-square images for the edge tiles.
 const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 3, 1, 1},    {9, 8, 7, 7, 16, 3, 1, 1},
                                    {17, 5, 6, 6, 7, 3, 2, 1},   {4, 6, 5, 4, 3, 1, 1, 0},    {10, 16, 3, 3, 9, 1, 1, 0},
                                    {5, 3, 5, 4, 2, 2, 2, 0},    {3, 2, 4, 5, 3, 3, 1, 0},    {2, 32, 28, 28, 32, 3, 1, 1},
@@ -381,7 +381,7 @@ const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 
                                    {24, 16, 14, 14, 16, 3, 1, 1}, {2, 3, 5, 70, 4, 3, 2, 1},  // stride-2 rows of 3 vectors
                                    {3, 16, 28, 28, 16, 3, 2, 1}, {2, 5, 7, 9, 3, 3, 2, 1},  // stride 2 from polyphase planes,
                                    {2, 3, 9, 8, 4, 5, 2, 2},     {3, 4, 6, 6, 5, 1, 2, 0},  // and where they do not fit
-                                   {2, 3, 8, 8, 2, 3, 2, 0}};
+                                   {2, 3, 8, 8, 2, 3, 2, 0},     {48, 16, 7, 7, 16, 3, 1, 1}};
 }  // namespace
 
 // The output and the gradients of the input and the weights are checked against the sums of

@@ -766,19 +766,21 @@ inline void backward_data(int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
 }
 
 // dw += the weight gradient of y = conv3x3(x, w) for dy [B, O, H, W], summed over images in
-// min(B, 8) fixed chunks combined in order.
+// fixed chunks combined in order (the same bits for any number of threads): 8, or 4 where an
+// image has fewer than 48 F(4x4) tiles, for longer GEMMs (32 -> 32 at 7x7: 0.70 of the time
+// with 8, at 14x14 0.88; the ch-16 training step 0.972; AMD EPYC).
 inline void backward_weight(const ConvInput<float>& x, int64_t B, int64_t C, int64_t O, int64_t H, int64_t W,
                             const float* dy, float* dw) {
+    const Tiles f4(H, W, 4), f2(H, W, 2);
+    const int64_t chunks = std::min<int64_t>(B, f4.per_image() >= 48 ? 8 : 4);
     // Images per GEMM: as many as fit the budget (the tiles are the GEMMs' k: no padding waste)
-    const int64_t chunks = std::min<int64_t>(B, 8);
     const auto images_per_gemm = [&](const Tiles& t) {
         const int64_t budget = kChunkFloats / (t.points() * (C + O) * t.per_image());
         return std::max<int64_t>(1, std::min<int64_t>((B + chunks - 1) / chunks, budget));
     };
     // F(4x4) where its GEMMs sum over 48 tiles or more. Against F(2x2) (AMD EPYC): 0.66 to 0.69
     // of the time at 28x28; at 14x14, padded to 16x16, 0.72 to 0.84 with 48 to 128 tiles a
-    // GEMM, but 1.24 to 1.35 with 32 (96 -> 64 channels); 1.17 at 7x7 (32 tiles: 8 images of 4).
-    const Tiles f4(H, W, 4), f2(H, W, 2);
+    // GEMM, but 1.24 to 1.35 with 32 (96 -> 64 channels); at 7x7 0.97 with 64 (16 images of 4).
     const Tiles tl = images_per_gemm(f4) * f4.per_image() >= 48 ? f4 : f2;
     const int64_t points = tl.points(), nb = images_per_gemm(tl);
     const int64_t ld = nb * tl.per_image(), part = points * O * C;

@@ -381,7 +381,8 @@ const ConvTestCase kConvCases[] = {{1, 3, 5, 6, 4, 3, 1, 1},    {3, 4, 7, 7, 5, 
                                    {24, 16, 14, 14, 16, 3, 1, 1}, {2, 3, 5, 70, 4, 3, 2, 1},  // stride-2 rows of 3 vectors
                                    {3, 16, 28, 28, 16, 3, 2, 1}, {2, 5, 7, 9, 3, 3, 2, 1},  // stride 2 from polyphase planes,
                                    {2, 3, 9, 8, 4, 5, 2, 2},     {3, 4, 6, 6, 5, 1, 2, 0},  // and where they do not fit
-                                   {2, 3, 8, 8, 2, 3, 2, 0},     {48, 16, 7, 7, 16, 3, 1, 1}};
+                                   {2, 3, 8, 8, 2, 3, 2, 0},     {48, 16, 7, 7, 16, 3, 1, 1},
+                                   {2, 2, 1, 3, 3, 7, 2, 3},     {2, 2, 3, 1, 3, 7, 2, 3}};  // runs shifted by a row and more
 }  // namespace
 
 // The output and the gradients of the input and the weights are checked against the sums of

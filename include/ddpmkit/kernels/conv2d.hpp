@@ -228,9 +228,11 @@ inline void copy_even(const float* src, float* dst, int64_t m) {
 struct Polyphase {
     const ConvGeometry& g;
     int64_t Ho, Wo, margin, plane;
+    // Zero rows above and below the pixels, for the runs shifted up or down by up to half the
+    // padding (the kernel) in rows and as much again in columns (at least a row each with Wo >= 1).
     explicit Polyphase(const ConvGeometry& geometry)
-        : g(geometry), Ho(g.Ho()), Wo(g.Wo()), margin((g.pad + 1) / 2 + 1),  // rows above: the runs shifted up
-          plane((margin + std::max((g.H + 1) / 2, Ho + g.kh / 2 + 1) + 1) * Wo) {}  // and below
+        : g(geometry), Ho(g.Ho()), Wo(g.Wo()), margin(2 * ((g.pad + 1) / 2) + 1),
+          plane((margin + std::max((g.H + 1) / 2, Ho + g.kh / 2) + g.kw / 2 + 2) * Wo) {}
     static bool fits(const ConvGeometry& g) { return g.stride == 2 && (g.W + 1) / 2 <= g.Wo(); }
     // The planes' floats, zeroed (thread-local: one channel's planes at a time).
     float* zeroed_planes() const {
@@ -247,10 +249,9 @@ struct Polyphase {
     }
     // Zeroes the columns of column row (i, j)'s run that come from the row before or after.
     void zero_wrapped(int64_t j, float* run) const {
-        const int64_t db = column_shift(j);
-        if (db != 0)
-            for (int64_t oy = 0; oy < Ho; ++oy)
-                std::fill(run + oy * Wo + (db < 0 ? 0 : Wo - db), run + oy * Wo + (db < 0 ? -db : Wo), 0.0f);
+        const int64_t db = column_shift(j), n = std::min(db < 0 ? -db : db, Wo);
+        if (n > 0)
+            for (int64_t oy = 0; oy < Ho; ++oy) std::fill(run + oy * Wo + (db < 0 ? 0 : Wo - n), run + oy * Wo + (db < 0 ? n : Wo), 0.0f);
     }
     int64_t column_shift(int64_t j) const {
         const int64_t b = j - g.pad;

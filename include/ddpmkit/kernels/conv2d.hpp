@@ -251,7 +251,10 @@ struct Polyphase {
     void zero_wrapped(int64_t j, float* run) const {
         const int64_t db = column_shift(j), n = std::min(db < 0 ? -db : db, Wo);
         if (n > 0)
-            for (int64_t oy = 0; oy < Ho; ++oy) std::fill(run + oy * Wo + (db < 0 ? 0 : Wo - n), run + oy * Wo + (db < 0 ? n : Wo), 0.0f);
+            for (int64_t oy = 0; oy < Ho; ++oy) {
+                float* row = run + oy * Wo;
+                std::fill(row + (db < 0 ? 0 : Wo - n), row + (db < 0 ? n : Wo), 0.0f);
+            }
     }
     int64_t column_shift(int64_t j) const {
         const int64_t b = j - g.pad;

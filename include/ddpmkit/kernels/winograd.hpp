@@ -56,8 +56,9 @@ namespace kernels {
 // A convolution's input x [B, C, H, W]: in memory, or made on demand by make(b0, n, dst),
 // which writes images b0 .. b0 + n - 1 to dst. The U-Net's GroupNorm + SiLU is made so, a
 // chunk of images at a time as the convolution reads them (group_norm_silu_conv2d): the
-// activation is never written out whole. conv2d_forward and conv2d_backward make each image
-// once (the backward after its input gradient). A pointer converts to the first kind.
+// activation is never written out whole. conv2d_forward makes each image once; conv2d_backward
+// makes each once after it has written dx, and only for dw (none without dw or with no output
+// channels). A pointer converts to the first kind.
 template <class T>
 struct ConvInput {
     const T* data = nullptr;
